@@ -1,0 +1,72 @@
+# The shared native vector loop: one implementation of stepping, autoreset, time limits,
+# episode accounting and threading for every shoal game.
+#
+# A game is a subclass of VectorCore that adds only its rules, by overriding the five hooks
+# below. The layout every game shares:
+#
+#   world   one independent simulation with its own Rng (a Breakout table, a Snake arena).
+#   row     one agent; the vector env's rows are the agents of all worlds, world by world:
+#           row = world * agents_per_world + agent. Single-agent games have one row per world.
+#
+# Buffers are numpy arrays allocated once by the Python wrapper (envs/vector_env.py) and bound
+# here as raw pointers; the loop never allocates and never touches a Python object.
+from shoal._ext.rng cimport Rng
+
+cdef enum AutoresetCode:
+    AUTORESET_NEXT_STEP = 0
+    AUTORESET_SAME_STEP = 1
+    AUTORESET_DISABLED = 2
+
+
+cdef class VectorCore:
+    # Shape, fixed at construction.
+    cdef readonly int num_worlds
+    cdef readonly int agents_per_world
+    cdef readonly int num_rows
+    # Set by the game's __cinit__: bytes of one row's observation, number of game statistics
+    # written per finished episode (after return and length, which the loop records itself).
+    cdef readonly Py_ssize_t observation_bytes
+    cdef readonly int num_game_stats
+
+    # Loop settings (configure()).
+    cdef readonly int autoreset_mode
+    cdef readonly long long max_episode_steps  # 0: no time limit
+    cdef readonly int num_threads
+
+    cdef Rng* rngs  # one per world
+
+    # Bound buffers (bind()); see envs/vector_env.py for dtypes and shapes.
+    cdef object bound_arrays  # keeps the numpy arrays alive
+    cdef char* observations  # [num_rows, observation_bytes]
+    cdef char* final_observations  # SAME_STEP: the last observation of rows that just ended
+    cdef char* actions  # [num_rows] int32 (Discrete) or [num_rows, k] float32 (Box)
+    cdef float* rewards
+    cdef unsigned char* terminations
+    cdef unsigned char* truncations
+    cdef unsigned char* episode_ended  # the row's episode ended on this step
+    cdef unsigned char* awaiting_reset  # ended, not reset yet (NEXT_STEP and DISABLED modes)
+    cdef double* episode_stats  # [num_rows, 2 + num_game_stats]: return, length, game stats
+
+    # Owned per-row state.
+    cdef unsigned char* resetting  # this step resets the row instead of acting (NEXT_STEP)
+    cdef double* episode_returns
+    cdef long long* episode_lengths
+
+    # ---- Hooks a game overrides (all run without the GIL, one world per thread) ----
+    # Start a fresh world: everything in it, all its agents.
+    cdef void reset_world(self, int world) noexcept nogil
+    # Start a new episode for one agent. Single-agent games: the same as reset_world.
+    # Multi-agent games: respawn the agent into the running world (remove it first if alive).
+    cdef void reset_agent(self, int row) noexcept nogil
+    # Advance a world by one action per agent. Rewards, terminations and truncations of its
+    # rows are zero on entry; add rewards, set terminations[row] = 1 when an agent's episode
+    # ends by the rules. Rows with resetting[row] set were just reset: ignore their action.
+    cdef void step_world(self, int world) noexcept nogil
+    # Write one row's observation to `out` (observation_bytes bytes).
+    cdef void write_observation(self, int row, char* out) noexcept nogil
+    # Write the game's num_game_stats statistics of the row's episode that just ended.
+    cdef void write_game_stats(self, int row, double* out) noexcept nogil
+
+    # ---- The shared loop ----
+    cdef void step_world_and_account(self, int world) noexcept nogil
+    cdef void start_episode(self, int row) noexcept nogil

@@ -1,0 +1,222 @@
+# The shared native vector loop (declarations and the game contract: core.pxd).
+from cython.parallel cimport prange
+from libc.stdint cimport uint64_t
+from libc.stdlib cimport calloc, free
+from libc.string cimport memset
+
+from shoal._ext.rng cimport rng_seed
+
+
+cdef class VectorCore:
+    def __cinit__(self, int num_worlds, int agents_per_world, *args, **kwargs):
+        # Arguments are validated by the Python wrapper; these checks only keep a direct
+        # caller from corrupting memory.
+        if num_worlds < 1 or agents_per_world < 1:
+            raise ValueError(
+                f"num_worlds and agents_per_world must be >= 1, got {num_worlds}, {agents_per_world}"
+            )
+        self.num_worlds = num_worlds
+        self.agents_per_world = agents_per_world
+        self.num_rows = num_worlds * agents_per_world
+        self.autoreset_mode = AUTORESET_NEXT_STEP
+        self.max_episode_steps = 0
+        self.num_threads = 1
+        self.rngs = <Rng*>calloc(num_worlds, sizeof(Rng))
+        self.resetting = <unsigned char*>calloc(self.num_rows, 1)
+        self.episode_returns = <double*>calloc(self.num_rows, sizeof(double))
+        self.episode_lengths = <long long*>calloc(self.num_rows, sizeof(long long))
+        if not (self.rngs and self.resetting and self.episode_returns and self.episode_lengths):
+            raise MemoryError("could not allocate the vector core")
+
+    def __dealloc__(self):
+        free(self.rngs)
+        free(self.resetting)
+        free(self.episode_returns)
+        free(self.episode_lengths)
+
+    # ---- Python-facing setup (called once, or at reset; never per step) ----
+
+    def configure(self, int autoreset_mode, long long max_episode_steps, int num_threads):
+        if autoreset_mode not in (AUTORESET_NEXT_STEP, AUTORESET_SAME_STEP, AUTORESET_DISABLED):
+            raise ValueError(f"unknown autoreset code {autoreset_mode}")
+        self.autoreset_mode = autoreset_mode
+        self.max_episode_steps = max(max_episode_steps, 0)
+        self.num_threads = max(num_threads, 1)
+
+    def bind(self, observations, final_observations, actions, rewards, terminations,
+             truncations, episode_ended, awaiting_reset, episode_stats):
+        """Bind the wrapper's numpy buffers (C-contiguous) to the loop; sizes are checked."""
+        cdef unsigned char[::1] obs = observations.reshape(-1).view("uint8")
+        cdef unsigned char[::1] final_obs = final_observations.reshape(-1).view("uint8")
+        cdef unsigned char[::1] act = actions.reshape(-1).view("uint8")
+        cdef float[::1] rew = rewards
+        cdef unsigned char[::1] term = terminations.view("uint8")
+        cdef unsigned char[::1] trunc = truncations.view("uint8")
+        cdef unsigned char[::1] ended = episode_ended.view("uint8")
+        cdef unsigned char[::1] awaiting = awaiting_reset.view("uint8")
+        cdef double[::1] stats = episode_stats.reshape(-1)
+        n = self.num_rows
+        expected = {
+            "observations": (obs.shape[0], n * self.observation_bytes),
+            "final_observations": (final_obs.shape[0], n * self.observation_bytes),
+            "rewards": (rew.shape[0], n),
+            "terminations": (term.shape[0], n),
+            "truncations": (trunc.shape[0], n),
+            "episode_ended": (ended.shape[0], n),
+            "awaiting_reset": (awaiting.shape[0], n),
+            "episode_stats": (stats.shape[0], n * (2 + self.num_game_stats)),
+        }
+        for name, (got, want) in expected.items():
+            if got != want:
+                raise ValueError(f"{name} buffer has {got} elements, expected {want}")
+        if act.shape[0] % n != 0:
+            raise ValueError(f"actions buffer of {act.shape[0]} bytes does not split into {n} rows")
+        self.bound_arrays = (observations, final_observations, actions, rewards, terminations,
+                             truncations, episode_ended, awaiting_reset, episode_stats)
+        self.observations = <char*>&obs[0]
+        self.final_observations = <char*>&final_obs[0]
+        self.actions = <char*>&act[0]
+        self.rewards = &rew[0]
+        self.terminations = &term[0]
+        self.truncations = &trunc[0]
+        self.episode_ended = &ended[0]
+        self.awaiting_reset = &awaiting[0]
+        self.episode_stats = &stats[0]
+
+    def seed_worlds(self, const uint64_t[::1] seeds, const unsigned char[::1] world_mask):
+        """Seed the Rng of every world whose mask entry is set from its 64-bit seed."""
+        if seeds.shape[0] != self.num_worlds or world_mask.shape[0] != self.num_worlds:
+            raise ValueError(f"seeds and world_mask need {self.num_worlds} entries")
+        cdef int world
+        for world in range(self.num_worlds):
+            if world_mask[world]:
+                rng_seed(&self.rngs[world], seeds[world])
+
+    def reset(self, const unsigned char[::1] row_mask=None):
+        """Reset all worlds (row_mask None) or the masked rows, and write their observations.
+
+        A world whose rows are all masked is reset as a whole (reset_world); otherwise each
+        masked row starts a new episode in the running world (reset_agent).
+        """
+        self._require_bound()
+        if row_mask is not None and row_mask.shape[0] != self.num_rows:
+            raise ValueError(f"row_mask needs {self.num_rows} entries")
+        cdef const unsigned char* mask = NULL if row_mask is None else &row_mask[0]
+        cdef int world, row, first, agents = self.agents_per_world, masked
+        with nogil:
+            for world in range(self.num_worlds):
+                first = world * agents
+                masked = agents
+                if mask != NULL:
+                    masked = 0
+                    for row in range(first, first + agents):
+                        masked += mask[row] != 0
+                if masked == 0:
+                    continue
+                if masked == agents:
+                    self.reset_world(world)
+                else:
+                    for row in range(first, first + agents):
+                        if mask[row]:
+                            self.reset_agent(row)
+                for row in range(first, first + agents):
+                    if mask == NULL or mask[row]:
+                        self.start_episode(row)
+                        self.write_observation(row, self.observations + row * self.observation_bytes)
+
+    def step(self):
+        """Step every world once with the bound actions; returns how many episodes ended."""
+        self._require_bound()
+        cdef int world, row, ended = 0
+        cdef int threads = self.num_threads
+        with nogil:
+            if threads > 1:
+                for world in prange(self.num_worlds, num_threads=threads, schedule="static"):
+                    self.step_world_and_account(world)
+            else:
+                for world in range(self.num_worlds):
+                    self.step_world_and_account(world)
+            for row in range(self.num_rows):
+                ended += self.episode_ended[row]
+        return ended
+
+    def _require_bound(self):
+        if self.observations == NULL:
+            raise RuntimeError("the vector core has no buffers bound; call bind() first")
+
+    # ---- The loop every game shares ----
+
+    cdef void start_episode(self, int row) noexcept nogil:
+        self.episode_returns[row] = 0.0
+        self.episode_lengths[row] = 0
+        self.awaiting_reset[row] = 0
+        self.resetting[row] = 0
+
+    cdef void step_world_and_account(self, int world) noexcept nogil:
+        cdef int agents = self.agents_per_world
+        cdef int first = world * agents, last = first + agents, row
+        cdef int stats_width = 2 + self.num_game_stats
+        cdef int mode = self.autoreset_mode
+        cdef double* stats
+        cdef char* observation
+
+        # NEXT_STEP: a row that ended on the previous step is reset now, ignoring its action.
+        for row in range(first, last):
+            self.rewards[row] = 0.0
+            self.terminations[row] = 0
+            self.truncations[row] = 0
+            self.episode_ended[row] = 0
+            if mode == AUTORESET_NEXT_STEP and self.awaiting_reset[row]:
+                self.reset_agent(row)
+                self.start_episode(row)
+                self.resetting[row] = 1
+
+        self.step_world(world)
+
+        # Episode accounting: returns, lengths, the time limit (a truncation), statistics.
+        for row in range(first, last):
+            if self.resetting[row]:
+                self.resetting[row] = 0
+                continue
+            self.episode_returns[row] += self.rewards[row]
+            self.episode_lengths[row] += 1
+            if self.max_episode_steps > 0 and self.episode_lengths[row] >= self.max_episode_steps:
+                self.truncations[row] = 1
+            if self.terminations[row] or self.truncations[row]:
+                self.episode_ended[row] = 1
+                stats = self.episode_stats + row * stats_width
+                stats[0] = self.episode_returns[row]
+                stats[1] = <double>self.episode_lengths[row]
+                self.write_game_stats(row, stats + 2)
+                self.awaiting_reset[row] = 1
+
+        # SAME_STEP: keep the last observation of each ended row, then reset it at once.
+        if mode == AUTORESET_SAME_STEP:
+            for row in range(first, last):
+                if self.episode_ended[row]:
+                    observation = self.final_observations + row * self.observation_bytes
+                    self.write_observation(row, observation)
+                    self.reset_agent(row)
+                    self.start_episode(row)
+
+        for row in range(first, last):
+            self.write_observation(row, self.observations + row * self.observation_bytes)
+
+    # ---- Default hooks ----
+
+    cdef void reset_world(self, int world) noexcept nogil:
+        cdef int row
+        for row in range(world * self.agents_per_world, (world + 1) * self.agents_per_world):
+            self.reset_agent(row)
+
+    cdef void reset_agent(self, int row) noexcept nogil:
+        pass
+
+    cdef void step_world(self, int world) noexcept nogil:
+        pass
+
+    cdef void write_observation(self, int row, char* out) noexcept nogil:
+        pass
+
+    cdef void write_game_stats(self, int row, double* out) noexcept nogil:
+        pass

@@ -1,0 +1,46 @@
+"""Argument checks shared by every env: one clear message naming the argument, the expected
+value and what was received. Bad input raises here, at the Python boundary, so the native
+cores can trust what they are given."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+
+def _describe(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def check_int(name: str, value: Any, low: int | None = None, high: int | None = None) -> int:
+    """Return `value` as an int in [low, high]; bool and non-integral numbers are refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {_describe(value)}")
+    value = int(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"{name} must be in [{_bound(low)}, {_bound(high)}], got {value}")
+    return value
+
+
+def check_float(
+    name: str, value: Any, low: float | None = None, high: float | None = None
+) -> float:
+    """Return `value` as a finite float in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {_describe(value)}")
+    value = float(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"{name} must be in [{_bound(low)}, {_bound(high)}], got {value}")
+    return value
+
+
+def check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool,)) and type(value).__name__ != "bool_":
+        raise TypeError(f"{name} must be a bool, got {_describe(value)}")
+    return bool(value)
+
+
+def _bound(bound: float | None) -> str:
+    return "unbounded" if bound is None else str(bound)
