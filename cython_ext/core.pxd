@@ -55,8 +55,9 @@ cdef class VectorCore:
     # ---- Hooks a game overrides (all run without the GIL, one world per thread) ----
     # Start a fresh world: everything in it, all its agents.
     cdef void reset_world(self, int world) noexcept nogil
-    # Start a new episode for one agent. Single-agent games: the same as reset_world.
-    # Multi-agent games: respawn the agent into the running world (remove it first if alive).
+    # Multi-agent games: start a new episode for one agent by respawning it into the running
+    # world (remove it first if alive). Never called when agents_per_world == 1: the loop
+    # restarts a single-agent world with reset_world.
     cdef void reset_agent(self, int row) noexcept nogil
     # Advance a world by one action per agent. Rewards, terminations and truncations of its
     # rows are zero on entry; add rewards, set terminations[row] = 1 when an agent's episode
@@ -69,4 +70,5 @@ cdef class VectorCore:
 
     # ---- The shared loop ----
     cdef void step_world_and_account(self, int world) noexcept nogil
+    cdef void start_new_episode(self, int row) noexcept nogil
     cdef void start_episode(self, int row) noexcept nogil

@@ -6,6 +6,21 @@ from libc.string cimport memset
 
 from shoal._ext.rng cimport rng_seed
 
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #define SHOAL_HAS_OPENMP 1
+    #else
+    #define SHOAL_HAS_OPENMP 0
+    #endif
+    """
+    const int SHOAL_HAS_OPENMP
+
+
+def openmp_available():
+    """True when the cores were compiled with OpenMP (num_threads > 1 runs in parallel)."""
+    return bool(SHOAL_HAS_OPENMP)
+
 
 cdef class VectorCore:
     def __cinit__(self, int num_worlds, int agents_per_world, *args, **kwargs):
@@ -146,6 +161,16 @@ cdef class VectorCore:
 
     # ---- The loop every game shares ----
 
+    cdef void start_new_episode(self, int row) noexcept nogil:
+        # An autoreset restarts a single-agent world whole, exactly as reset() does, so the
+        # vector env matches Gymnasium's SyncVectorEnv; in a multi-agent world only the agent
+        # respawns and the world runs on.
+        if self.agents_per_world == 1:
+            self.reset_world(row)
+        else:
+            self.reset_agent(row)
+        self.start_episode(row)
+
     cdef void start_episode(self, int row) noexcept nogil:
         self.episode_returns[row] = 0.0
         self.episode_lengths[row] = 0
@@ -167,7 +192,7 @@ cdef class VectorCore:
             self.truncations[row] = 0
             self.episode_ended[row] = 0
             if mode == AUTORESET_NEXT_STEP and self.awaiting_reset[row]:
-                self.reset_agent(row)
+                self.start_new_episode(row)
                 self.start_episode(row)
                 self.resetting[row] = 1
 
@@ -196,7 +221,7 @@ cdef class VectorCore:
                 if self.episode_ended[row]:
                     observation = self.final_observations + row * self.observation_bytes
                     self.write_observation(row, observation)
-                    self.reset_agent(row)
+                    self.start_new_episode(row)
                     self.start_episode(row)
 
         for row in range(first, last):

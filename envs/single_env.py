@@ -1,0 +1,86 @@
+"""The single env: the same native core as the vector env, with one row.
+
+`ShoalEnv` is what `gymnasium.make("shoal/<Game>-v0")` returns (inside Gymnasium's usual
+wrappers). It holds a one-row `ShoalVectorEnv` with autoreset off and no native time limit:
+`gymnasium.make` adds the `TimeLimit` wrapper from the registered `max_episode_steps`, as for
+every Gymnasium env. Buffers, seeding, validation and statistics are the vector env's.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, ClassVar
+
+import gymnasium
+import numpy as np
+from gymnasium.vector import AutoresetMode
+
+from shoal.game import Game
+from shoal.vector_env import ResetNeeded, ShoalVectorEnv, check_actions
+
+
+@functools.cache
+def one_row_env_class(game_class: type[Game]) -> type[ShoalVectorEnv]:
+    return type(f"{game_class.__name__}Rows", (ShoalVectorEnv,), {"game_class": game_class})
+
+
+class ShoalEnv(gymnasium.Env):
+    """Base of every shoal single env; see the game modules for the documentation of each."""
+
+    game_class: ClassVar[type[Game]]
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+
+    def __init__(self, render_mode: str | None = None, **game_kwargs: Any):
+        if not self.game_class.single_agent:
+            raise TypeError(
+                f"{self.game_class.__name__} is multi-agent: create it with gymnasium.make_vec"
+            )
+        self._rows = one_row_env_class(self.game_class)(
+            1,
+            max_episode_steps=None,
+            autoreset_mode=AutoresetMode.DISABLED,
+            render_mode=render_mode,
+            copy=False,
+            **game_kwargs,
+        )
+        self.game = self._rows.game
+        self.core = self._rows.core
+        self.render_mode = render_mode
+        self.observation_space = self._rows.single_observation_space
+        self.action_space = self._rows.single_action_space
+        self._episode_over = False
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        if options:
+            raise ValueError(
+                f"options are not used by {type(self).__name__}, got keys {sorted(options)}"
+            )
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise TypeError(f"seed must be None or an int, got {type(seed).__name__}")
+        observations, _ = self._rows.reset(seed=seed)
+        self._episode_over = False
+        return observations[0].copy(), {}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        self._rows._check_open()
+        if self._episode_over:
+            # Gymnasium leaves stepping a finished episode undefined; shoal says so clearly.
+            raise ResetNeeded(f"{type(self).__name__}.step() after the episode ended: call reset()")
+        action = check_actions(self.action_space, action, self.action_space.shape, "action")
+        observations, rewards, terminations, truncations, infos = self._rows.step(action[None])
+        terminated = bool(terminations[0])
+        self._episode_over = terminated
+        info: dict[str, Any] = {}
+        if "episode_stats" in infos:
+            stats = infos["episode_stats"]
+            info["episode_stats"] = {
+                name: stats[name][0].item() for name in self._rows.stat_names
+            }
+        return observations[0].copy(), float(rewards[0]), terminated, bool(truncations[0]), info
+
+    def close(self) -> None:
+        self._rows.close()
+        super().close()
