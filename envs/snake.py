@@ -1,0 +1,377 @@
+"""Snake (one snake on a small walled grid) and SnakeArena (many snakes sharing one large
+arena): their parameters, spaces and documentation. The rules live in cython_ext/snake.pyx,
+one core for both ids; everything else (buffers, seeding, autoreset, time limits) is shared.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import gymnasium
+import numpy as np
+
+from shoal._ext.snake import MAX_SNAKES_PER_WORLD, SnakeCore
+from shoal.game import Game
+from shoal.single_env import ShoalEnv
+from shoal.validation import check_bool, check_float, check_int
+from shoal.vector_env import ShoalVectorEnv
+
+#: Largest field side: keeps one world's grids (3 bytes a cell) near 50 MB at most.
+MAX_SIDE = 4096
+#: Largest vision: a 31 x 31 window, enough to see a whole 16 x 16 field from any cell.
+MAX_VISION = 15
+#: All worlds' grids together may take at most this many bytes.
+MAX_GRID_BYTES = 4 * 2**30
+#: Bytes of grid per cell: a uint16 tile and a uint8 body direction.
+GRID_BYTES_PER_CELL = 3
+#: Highest observation code (other snake).
+MAX_CODE = 5
+NUM_ACTIONS = 4
+
+
+def _check_field(width: Any, height: Any, vision: Any) -> tuple[int, int, int]:
+    return (
+        check_int("width", width, 1, MAX_SIDE),
+        check_int("height", height, 1, MAX_SIDE),
+        check_int("vision", vision, 1, MAX_VISION),
+    )
+
+
+def _check_num_food(num_food: Any, width: int, height: int) -> int:
+    num_food = check_int("num_food", num_food, 0)
+    if num_food >= width * height:
+        raise ValueError(
+            f"num_food must leave a cell free of food in the {width} x {height} field: at most "
+            f"{width * height - 1}, got {num_food}"
+        )
+    return num_food
+
+
+def _rewards(reward_food: Any, reward_death: Any, reward_step: Any) -> tuple[float, float, float]:
+    return (
+        check_float("reward_food", reward_food),
+        check_float("reward_death", reward_death),
+        check_float("reward_step", reward_step),
+    )
+
+
+def _make_core(
+    game: SnakeGame | SnakeArenaGame, num_worlds: int, snakes: int, leave_corpse: bool
+) -> SnakeCore:
+    cells = (game.width + 2 * game.vision) * (game.height + 2 * game.vision)
+    grid_bytes = num_worlds * cells * GRID_BYTES_PER_CELL
+    if grid_bytes > MAX_GRID_BYTES:
+        raise ValueError(
+            f"{num_worlds} worlds of {game.width} x {game.height} (vision {game.vision}) need "
+            f"{grid_bytes / 2**30:.1f} GiB of grids, more than the {MAX_GRID_BYTES // 2**30} GiB "
+            "limit: use fewer envs or a smaller field"
+        )
+    return SnakeCore(
+        num_worlds,
+        snakes,
+        width=game.width,
+        height=game.height,
+        num_food=game.num_food,
+        vision=game.vision,
+        reward_food=game.reward_food,
+        reward_death=game.reward_death,
+        reward_step=game.reward_step,
+        leave_corpse=leave_corpse,
+    )
+
+
+def _observation_space(vision: int) -> gymnasium.spaces.Box:
+    side = 2 * vision + 1
+    return gymnasium.spaces.Box(0, MAX_CODE, (side, side), np.uint8)
+
+
+class SnakeGame(Game):
+    """One snake on a walled grid. Parameters: see SnakeEnv."""
+
+    stat_names: ClassVar[tuple[str, ...]] = ("score", "food_eaten")
+    #: 16 steps per cell of the default 16 x 16 field: room to grow past length 100, while an
+    #: agent that only circles is cut off.
+    default_max_episode_steps: ClassVar[int | None] = 4096
+
+    def __init__(
+        self,
+        *,
+        width: int = 16,
+        height: int = 16,
+        num_food: int = 1,
+        vision: int = 5,
+        reward_food: float = 1.0,
+        reward_death: float = -1.0,
+        reward_step: float = 0.0,
+    ):
+        self.width, self.height, self.vision = _check_field(width, height, vision)
+        self.num_food = _check_num_food(num_food, self.width, self.height)
+        self.reward_food, self.reward_death, self.reward_step = _rewards(
+            reward_food, reward_death, reward_step
+        )
+
+    def observation_space(self) -> gymnasium.spaces.Box:
+        return _observation_space(self.vision)
+
+    def action_space(self) -> gymnasium.spaces.Discrete:
+        return gymnasium.spaces.Discrete(NUM_ACTIONS)
+
+    def make_core(self, num_worlds: int) -> SnakeCore:
+        return _make_core(self, num_worlds, 1, leave_corpse=False)
+
+
+class SnakeArenaGame(Game):
+    """Many snakes in one arena per world. Parameters: see SnakeArenaVectorEnv."""
+
+    stat_names: ClassVar[tuple[str, ...]] = ("score", "food_eaten")
+    single_agent: ClassVar[bool] = False
+    #: Per snake: long enough to grow to hundreds of cells, short enough that a snake which
+    #: only circles ends its episode (and its statistics get reported).
+    default_max_episode_steps: ClassVar[int | None] = 4096
+
+    def __init__(
+        self,
+        *,
+        snakes_per_arena: int = 256,
+        width: int = 640,
+        height: int = 360,
+        num_food: int = 4096,
+        vision: int = 5,
+        reward_food: float = 1.0,
+        reward_death: float = -1.0,
+        reward_step: float = 0.0,
+        leave_corpse: bool = True,
+    ):
+        self.snakes_per_arena = check_int(
+            "snakes_per_arena", snakes_per_arena, 1, MAX_SNAKES_PER_WORLD
+        )
+        self.width, self.height, self.vision = _check_field(width, height, vision)
+        area = self.width * self.height
+        if self.snakes_per_arena > area:
+            raise ValueError(
+                f"snakes_per_arena must fit the {self.width} x {self.height} arena: at most "
+                f"{area}, got {self.snakes_per_arena}"
+            )
+        self.num_food = _check_num_food(num_food, self.width, self.height)
+        self.reward_food, self.reward_death, self.reward_step = _rewards(
+            reward_food, reward_death, reward_step
+        )
+        self.leave_corpse = check_bool("leave_corpse", leave_corpse)
+
+    def agents_per_world(self) -> int:
+        return self.snakes_per_arena
+
+    def observation_space(self) -> gymnasium.spaces.Box:
+        return _observation_space(self.vision)
+
+    def action_space(self) -> gymnasium.spaces.Discrete:
+        return gymnasium.spaces.Discrete(NUM_ACTIONS)
+
+    def make_core(self, num_worlds: int) -> SnakeCore:
+        return _make_core(self, num_worlds, self.snakes_per_arena, self.leave_corpse)
+
+
+class SnakeEnv(ShoalEnv):
+    """
+    ## Description
+
+    The classic game of Snake. A snake moves on a walled grid of `width` x `height` cells,
+    eating food to grow by one cell per bite; it dies when its head runs into a wall or into
+    its own body. The snake sees only a square window of the grid around its head.
+
+    The rules are the SnakeArena's with a single snake (cython_ext/snake.pyx holds both):
+
+    - The snake starts as a single cell, so it cannot run into itself until it has eaten.
+    - Each step the head moves one cell in the chosen direction. Asking to reverse into the
+      neck (the opposite of the last move, once the snake is longer than one cell) is ignored:
+      the snake keeps its current direction.
+    - If food lies ahead, the head moves onto it and the tail stays: the snake grows by one.
+      Otherwise the tail leaves its cell before the head arrives, so the head may enter the
+      cell the tail is leaving (chasing its own tail is safe).
+    - After the move, food is put back on random empty cells until `num_food` pieces lie on
+      the field (while empty cells remain).
+
+    ## Action Space
+
+    `Discrete(4)`, absolute directions (not turns):
+
+    | Num | Action     |
+    |-----|------------|
+    | 0   | move up    (toward row 0) |
+    | 1   | move right |
+    | 2   | move down  |
+    | 3   | move left  |
+
+    ## Observation Space
+
+    `Box(0, 5, (2 * vision + 1, 2 * vision + 1), uint8)`: the window of cells centred on the
+    head (row 0 is the top, the centre is the head), with default `vision=5` an 11 x 11 window.
+    Cells beyond the field read as wall. Each cell holds a tile code:
+
+    | Code | Tile                                   |
+    |------|----------------------------------------|
+    | 0    | empty                                  |
+    | 1    | wall                                   |
+    | 2    | food                                   |
+    | 3    | own body                               |
+    | 4    | own head (always the centre cell)      |
+    | 5    | another snake (SnakeArena only)        |
+
+    ## Rewards
+
+    Each step: `reward_step` (default 0.0), plus `reward_food` (default 1.0) for eating, plus
+    `reward_death` (default -1.0) for the step that kills the snake.
+
+    ## Starting State
+
+    A snake of length 1 on a uniformly random cell and `num_food` food on random other empty
+    cells. The last move counts as "up", which matters only once the snake is longer than one.
+
+    ## Episode End
+
+    Termination: the head enters a wall or the snake's own body (not the tail cell that
+    moves away on that step).
+
+    Truncation: after `max_episode_steps` steps (default 4096, 16 steps per cell of the
+    default field: room for a good agent to grow past length 100, while an agent that only
+    circles is cut off). `gymnasium.make` applies it with the `TimeLimit` wrapper,
+    `gymnasium.make_vec` natively.
+
+    Episode statistics (`info["episode_stats"]` when an episode ends): `return`, `length`
+    (steps), `score` (the snake's length at the end) and `food_eaten`.
+
+    ## Arguments
+
+    ```python
+    import gymnasium, shoal
+    env = gymnasium.make("shoal/Snake-v0", width=16, height=16, num_food=1, vision=5)
+    envs = gymnasium.make_vec("shoal/Snake-v0", num_envs=1024, num_threads=4)
+    ```
+
+    | Argument       | Default | Meaning                                               |
+    |----------------|---------|-------------------------------------------------------|
+    | `width`        | 16      | field columns inside the walls, 1 to 4096             |
+    | `height`       | 16      | field rows inside the walls, 1 to 4096                |
+    | `num_food`     | 1       | food kept on the field, 0 to width * height - 1       |
+    | `vision`       | 5       | cells seen on each side of the head, 1 to 15          |
+    | `reward_food`  | 1.0     | reward for eating one food                            |
+    | `reward_death` | -1.0    | reward on the step the snake dies                     |
+    | `reward_step`  | 0.0     | reward on every step (negative: hurry up)             |
+
+    Shared by every shoal env: `max_episode_steps` (None for no limit), `render_mode`, and for
+    `make_vec` also `autoreset_mode` (`AutoresetMode.NEXT_STEP`, `SAME_STEP` or `DISABLED`)
+    and `num_threads` (worlds stepped in parallel).
+
+    ## Version History
+
+    - v0: Initial version.
+    """
+
+    game_class = SnakeGame
+
+
+class SnakeVectorEnv(ShoalVectorEnv):
+    """Vectorized Snake: `num_envs` independent worlds, one snake each, stepped natively in
+    one call; see SnakeEnv for the rules, spaces and arguments."""
+
+    game_class = SnakeGame
+
+
+class SnakeArenaVectorEnv(ShoalVectorEnv):
+    """
+    ## Description
+
+    Many snakes share one large walled arena: `snakes_per_arena` snakes (default 256) on a
+    `width` x `height` field (default 640 x 360) strewn with `num_food` food (default 4096).
+    Every snake is one sub-env of the vector env and is controlled by its own action, so
+    `num_envs = arenas x snakes_per_arena`: `num_envs=1024` with the defaults is 4 arenas of
+    256 snakes. Sub-env `i` is snake `i % snakes_per_arena` of arena `i // snakes_per_arena`.
+    The arena exists only as a vector env: create it with `gymnasium.make_vec`.
+
+    The rules are Snake's (see SnakeEnv), with other snakes:
+
+    - Snakes move one after another in sub-env order; each move sees the arena as the snakes
+      before it left it. A head entering a wall or any snake cell dies: running into another
+      snake kills the runner, not the one run into; when two snakes head for the same cell the
+      one later in order dies.
+    - The cell a tail leaves this step is free for the snakes that move after it (and for its
+      own head), not for those that moved before it.
+    - When a snake dies, its body becomes food if `leave_corpse` is set (the default: dying
+      snakes feed the others and aggression pays) or empty cells otherwise.
+    - After all snakes moved (and after a respawn), food is topped up to `num_food` on random
+      empty cells, as far as there are any. Corpses can push the count above `num_food` until
+      they are eaten.
+
+    ## Action Space
+
+    `Discrete(4)` per snake, absolute directions: 0 up (toward row 0), 1 right, 2 down,
+    3 left. Reversing into the neck keeps the current direction.
+
+    ## Observation Space
+
+    `Box(0, 5, (2 * vision + 1, 2 * vision + 1), uint8)` per snake: the window centred on its
+    head. Codes: 0 empty, 1 wall, 2 food, 3 own body, 4 own head (the centre), 5 another
+    snake's body or head.
+
+    ## Rewards
+
+    Each step: `reward_step` (default 0.0), plus `reward_food` (default 1.0) for eating, plus
+    `reward_death` (default -1.0) for the step that kills the snake.
+
+    ## Starting State
+
+    `reset()` clears every arena and places its snakes one by one, each as a single cell on a
+    random empty cell, then the food. A snake whose episode ended respawns alone, the same
+    way, into the running arena (NEXT_STEP: on the following step, which ignores its action;
+    SAME_STEP: at once); the arena itself never restarts unless reset.
+
+    Crowded spawning: an empty cell is found by a few random tries, then one scan of the whole
+    arena, so spawning always ends. In an arena without empty cells (small arenas fill up with
+    corpses) the snake takes the place of a piece of food. Only when every cell is a snake is
+    it not placed: its observation is the window around the arena's centre, and on its next
+    step its episode ends (terminated, reward 0, score 0) so that the next episode tries
+    again. The outcome is deterministic for a given seed.
+
+    ## Episode End
+
+    Each snake's episode is its own. Termination: its head enters a wall or any snake cell
+    (or it could not be placed, see above). Truncation: after `max_episode_steps` of its own
+    steps (default 4096: long enough to grow to hundreds of cells, short enough that a snake
+    which only circles ends its episode and reports its statistics); a truncated snake's body
+    is removed (never turned into food) before it respawns.
+
+    Episode statistics (`infos["episode_stats"]`): `return`, `length` (steps), `score` (the
+    snake's length at the end) and `food_eaten`.
+
+    ## Arguments
+
+    ```python
+    import gymnasium, shoal
+    envs = gymnasium.make_vec(
+        "shoal/SnakeArena-v0", num_envs=1024, snakes_per_arena=256,
+        width=640, height=360, num_food=4096, leave_corpse=True, num_threads=4,
+    )
+    ```
+
+    | Argument           | Default | Meaning                                                 |
+    |--------------------|---------|---------------------------------------------------------|
+    | `snakes_per_arena` | 256     | snakes in one arena, at most width * height; num_envs   |
+    |                    |         | must be a multiple of it                                |
+    | `width`            | 640     | arena columns inside the walls, 1 to 4096               |
+    | `height`           | 360     | arena rows inside the walls, 1 to 4096                  |
+    | `num_food`         | 4096    | food kept in the arena, 0 to width * height - 1         |
+    | `vision`           | 5       | cells seen on each side of the head, 1 to 15            |
+    | `reward_food`      | 1.0     | reward for eating one food                              |
+    | `reward_death`     | -1.0    | reward on the step a snake dies                         |
+    | `reward_step`      | 0.0     | reward on every step                                    |
+    | `leave_corpse`     | True    | a dead snake's body turns into food                     |
+
+    Shared by every shoal vector env: `max_episode_steps` (None for no limit),
+    `autoreset_mode`, `num_threads` (arenas stepped in parallel) and `render_mode`.
+
+    ## Version History
+
+    - v0: Initial version.
+    """
+
+    game_class = SnakeArenaGame
