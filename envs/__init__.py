@@ -1,1 +1,61 @@
-"""shoal"""
+"""shoal: fast reinforcement-learning environments with Cython cores and the Gymnasium API.
+
+Importing shoal registers its environments with Gymnasium:
+
+    import gymnasium, shoal
+    env = gymnasium.make("shoal/Breakout-v0")
+    envs = gymnasium.make_vec("shoal/Breakout-v0", num_envs=1024)   # the native vector env
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+import gymnasium
+
+from shoal.breakout import BreakoutEnv, BreakoutGame, BreakoutVectorEnv
+from shoal.snake import SnakeArenaGame, SnakeArenaVectorEnv, SnakeEnv, SnakeGame, SnakeVectorEnv
+from shoal.single_env import ShoalEnv
+from shoal.vector_env import ClosedEnvironmentError, ResetNeeded, ShoalVectorEnv
+
+__version__ = "0.1.0"
+
+
+def vector_only(**kwargs: Any) -> NoReturn:
+    """Entry point of ids that exist only as vector envs (many agents share one world)."""
+    raise TypeError(
+        "this environment is multi-agent and exists only as a vector env: create it with "
+        "gymnasium.make_vec(id, num_envs=N), where N is a multiple of its agents per world"
+    )
+
+
+def _register(env_id: str, module: str, single: str | None, vector: str, game: type) -> None:
+    if env_id in gymnasium.registry:
+        return  # importlib.reload(shoal) must not warn about re-registration
+    gymnasium.register(
+        id=env_id,
+        entry_point=f"shoal.{module}:{single}" if single else vector_only,
+        vector_entry_point=f"shoal.{module}:{vector}",
+        max_episode_steps=game.default_max_episode_steps,
+    )
+
+
+_register("shoal/Breakout-v0", "breakout", "BreakoutEnv", "BreakoutVectorEnv", BreakoutGame)
+_register("shoal/Snake-v0", "snake", "SnakeEnv", "SnakeVectorEnv", SnakeGame)
+_register("shoal/SnakeArena-v0", "snake", None, "SnakeArenaVectorEnv", SnakeArenaGame)
+
+#: Every id shoal registers; the conformance tests and the benchmark run over all of them.
+ENV_IDS: tuple[str, ...] = ("shoal/Breakout-v0", "shoal/Snake-v0", "shoal/SnakeArena-v0")
+
+__all__ = [
+    "ENV_IDS",
+    "BreakoutEnv",
+    "BreakoutVectorEnv",
+    "ClosedEnvironmentError",
+    "ResetNeeded",
+    "ShoalEnv",
+    "ShoalVectorEnv",
+    "SnakeArenaVectorEnv",
+    "SnakeEnv",
+    "SnakeVectorEnv",
+]

@@ -1,0 +1,130 @@
+"""Bad input gets a clear error naming the argument, what was expected and what came; never a
+crash and never a silent wrap-around."""
+
+from __future__ import annotations
+
+import gymnasium
+import numpy as np
+import pytest
+
+import shoal
+
+from .conftest import make_small_vec
+
+
+def test_step_before_reset(env_id):
+    envs = make_small_vec(env_id, worlds=1)
+    with pytest.raises(shoal.ResetNeeded, match="before reset"):
+        envs.step(envs.action_space.sample())
+    assert isinstance(shoal.ResetNeeded("x"), ValueError)
+
+
+def test_single_env_step_before_reset_is_caught_by_gymnasium(single_env_id):
+    env = gymnasium.make(single_env_id)
+    with pytest.raises(gymnasium.error.ResetNeeded):
+        env.step(env.action_space.sample())
+
+
+@pytest.mark.parametrize(
+    "bad, error, message",
+    [
+        (np.zeros((2, 2), np.int64), ValueError, r"actions must have shape \(2,\)"),
+        (np.zeros(3, np.int64), ValueError, "shape"),
+        (np.zeros(2, np.float32), TypeError, "integers"),
+        (np.zeros(2, np.bool_), TypeError, "integers"),
+        (np.array([0, 3]), ValueError, r"in \[0, 2\].*\[3\]"),
+        (np.array([-1, 0]), ValueError, r"\[-1\]"),
+        (np.array([0, 2**32 + 1]), ValueError, "4294967297"),  # would wrap to 1 in int32
+        ("left", ValueError, "shape"),
+    ],
+)
+def test_discrete_actions_are_checked(bad, error, message):
+    envs = gymnasium.make_vec("shoal/Breakout-v0", num_envs=2)
+    envs.reset(seed=0)
+    with pytest.raises(error, match=message):
+        envs.step(bad)
+    envs.step(np.array([0, 2]))  # the env is still usable
+
+
+@pytest.mark.parametrize(
+    "bad, error, message",
+    [
+        (np.array([[np.nan], [0.0]], np.float32), ValueError, "finite"),
+        (np.array([[np.inf], [0.0]], np.float32), ValueError, "finite"),
+        (np.array([[1.5], [0.0]], np.float32), ValueError, r"\[1.5\]"),
+        (np.array([0.0, 0.0], np.float32), ValueError, r"shape \(2, 1\)"),
+        (np.array([["a"], ["b"]]), TypeError, "real numbers"),
+    ],
+)
+def test_box_actions_are_checked(bad, error, message):
+    envs = gymnasium.make_vec("shoal/Breakout-v0", num_envs=2, continuous=True)
+    envs.reset(seed=0)
+    with pytest.raises(error, match=message):
+        envs.step(bad)
+    envs.step(np.zeros((2, 1), np.float32))
+
+
+def test_single_env_action_is_checked():
+    env = gymnasium.make("shoal/Snake-v0").unwrapped
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"action must be in \[0, 3\]"):
+        env.step(4)
+    with pytest.raises(TypeError, match="action must be integers"):
+        env.step(1.0)
+    with pytest.raises(ValueError, match="action must have shape"):
+        env.step([1, 2])
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(num_envs=0), ValueError, r"num_envs must be in \[1"),
+        (dict(num_envs=2.0), TypeError, "num_envs must be an int"),
+        (dict(num_threads=0), ValueError, "num_threads"),
+        (dict(max_episode_steps=0), ValueError, "max_episode_steps"),
+        (dict(max_episode_steps="10"), TypeError, "max_episode_steps must be an int"),
+        (dict(autoreset_mode="sometimes"), ValueError, "autoreset_mode must be one of"),
+        (dict(render_mode="human"), ValueError, "render_mode"),
+        (dict(copy="yes"), TypeError, "copy must be a bool"),
+        (dict(no_such_parameter=1), TypeError, "no_such_parameter"),
+    ],
+)
+def test_bad_shared_constructor_arguments(kwargs, error, message):
+    num_envs = kwargs.pop("num_envs", 2)
+    with pytest.raises(error, match=message):
+        shoal.BreakoutVectorEnv(num_envs, **kwargs)
+
+
+def test_autoreset_mode_spellings():
+    for spelling in ("NextStep", "NEXT_STEP", "next_step", gymnasium.vector.AutoresetMode.NEXT_STEP):
+        assert shoal.BreakoutVectorEnv(1, autoreset_mode=spelling).autoreset_mode.value == "NextStep"
+
+
+def test_arena_rows_must_split_into_worlds():
+    with pytest.raises(ValueError, match="multiple of the 4 agents per world"):
+        gymnasium.make_vec("shoal/SnakeArena-v0", num_envs=6, snakes_per_arena=4,
+                           width=20, height=14, num_food=4)
+
+
+@pytest.mark.parametrize(
+    "seed, error, message",
+    [
+        ([1, 2, 3], ValueError, "num_envs=2 entries, got 3"),
+        (-1, ValueError, "seed must be in"),
+        (2**64, ValueError, "seed must be in"),
+        (1.5, TypeError, "seed must be None, an int or a list"),
+        ([1, -2], ValueError, r"seed\[1\]"),
+        (True, TypeError, "seed"),
+    ],
+)
+def test_bad_seeds(seed, error, message):
+    envs = gymnasium.make_vec("shoal/Snake-v0", num_envs=2)
+    with pytest.raises(error, match=message):
+        envs.reset(seed=seed)
+
+
+def test_seed_list_with_none_keeps_that_stream():
+    envs = gymnasium.make_vec("shoal/Snake-v0", num_envs=2)
+    first, _ = envs.reset(seed=[10, 20])
+    second, _ = envs.reset(seed=[10, None])
+    np.testing.assert_array_equal(first[0], second[0])

@@ -1,0 +1,99 @@
+"""Random parameters and action sequences never crash; observations stay in the space,
+rewards stay finite, episode statistics stay within their bounds (hypothesis)."""
+
+from __future__ import annotations
+
+import gymnasium
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from gymnasium.vector import AutoresetMode
+
+import shoal
+
+# Per id: a strategy for the game's parameters, and the bounds of its statistics given them.
+PARAMETERS = {
+    "shoal/Breakout-v0": st.fixed_dictionaries(
+        {
+            "frameskip": st.integers(1, 8),
+            "continuous": st.booleans(),
+            "reward_scale": st.floats(0.0, 10.0),
+        }
+    ),
+    "shoal/Snake-v0": st.fixed_dictionaries(
+        {
+            "width": st.integers(3, 24),
+            "height": st.integers(3, 24),
+            "num_food": st.integers(1, 4),
+            "vision": st.integers(1, 6),
+            "reward_step": st.floats(-0.1, 0.1),
+        }
+    ),
+    # Arenas as crowded as the parameter checks allow: snakes and food fill up to every cell.
+    "shoal/SnakeArena-v0": st.tuples(st.integers(3, 30), st.integers(3, 20)).flatmap(
+        lambda size: st.integers(1, min(12, size[0] * size[1] - 1)).flatmap(
+            lambda snakes: st.fixed_dictionaries(
+                {
+                    "width": st.just(size[0]),
+                    "height": st.just(size[1]),
+                    "snakes_per_arena": st.just(snakes),
+                    "num_food": st.integers(1, size[0] * size[1] - snakes),
+                    "vision": st.integers(1, 4),
+                    "leave_corpse": st.booleans(),
+                }
+            )
+        )
+    ),
+}
+
+
+def stat_bounds(env_id: str, params: dict) -> dict[str, tuple[float, float]]:
+    if env_id == "shoal/Breakout-v0":
+        return {"score": (0, 864), "perf": (0.0, 1.0)}
+    # A snake that found no free cell to spawn in ends its episode with length 0.
+    lowest = 1 if env_id == "shoal/Snake-v0" else 0
+    return {"score": (lowest, params["width"] * params["height"])}
+
+
+def run(env_id: str, params: dict, worlds: int, mode: AutoresetMode, threads: int, seed: int,
+        steps: int) -> None:
+    rows = worlds * params.get("snakes_per_arena", 1)
+    envs = gymnasium.make_vec(env_id, num_envs=rows, autoreset_mode=mode, num_threads=threads,
+                              max_episode_steps=40, **params)
+    space = envs.single_observation_space
+    obs, _ = envs.reset(seed=seed)
+    assert np.all((obs >= space.low) & (obs <= space.high))
+    envs.action_space.seed(seed)
+    bounds = stat_bounds(env_id, params)
+    for _ in range(steps):
+        ended_before = envs._awaiting_reset.copy()
+        if mode is AutoresetMode.DISABLED and ended_before.any():
+            obs, _ = envs.reset(options={"reset_mask": ended_before})
+        obs, rewards, terminations, truncations, infos = envs.step(envs.action_space.sample())
+        assert obs.dtype == space.dtype
+        assert np.all((obs >= space.low) & (obs <= space.high)), "observation left its space"
+        assert np.isfinite(rewards).all()
+        if "episode_stats" in infos:
+            stats, ended = infos["episode_stats"], infos["_episode_stats"]
+            assert np.all(stats["length"][ended] >= 1) and np.all(stats["length"][ended] <= 40)
+            for name, (low, high) in bounds.items():
+                values = stats[name][ended]
+                assert np.all((values >= low) & (values <= high)), (name, values)
+    envs.close()
+
+
+@pytest.mark.parametrize("env_id", shoal.ENV_IDS)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_parameters_and_actions(env_id, data):
+    params = data.draw(PARAMETERS[env_id], label="params")
+    run(
+        env_id,
+        params,
+        worlds=data.draw(st.integers(1, 3), label="worlds"),
+        mode=data.draw(st.sampled_from(list(AutoresetMode)), label="mode"),
+        threads=data.draw(st.integers(1, 3), label="threads"),
+        seed=data.draw(st.integers(0, 2**32), label="seed"),
+        steps=data.draw(st.integers(1, 120), label="steps"),
+    )

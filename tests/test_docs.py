@@ -1,0 +1,39 @@
+"""The docs pages of the envs are generated from the env docstrings and must be up to date."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium
+
+import shoal
+
+ROOT = Path(__file__).resolve().parent.parent
+SECTIONS = ("## Description", "## Action Space", "## Observation Space", "## Rewards",
+            "## Starting State", "## Episode End", "## Arguments", "## Version History")
+
+
+def test_env_pages_match_the_docstrings():
+    result = subprocess.run([sys.executable, "scripts/make_env_docs.py", "--check"], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_env_documents_gymnasiums_sections():
+    for env_id in shoal.ENV_IDS:
+        spec = gymnasium.spec(env_id)
+        entry = spec.vector_entry_point if spec.entry_point is shoal.vector_only else spec.entry_point
+        module, name = entry.split(":")
+        doc = getattr(__import__(module, fromlist=[name]), name).__doc__
+        missing = [section for section in SECTIONS if section not in doc]
+        assert not missing, f"{env_id} docstring lacks {missing}"
+
+
+def test_readme_quickstart_has_the_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    assert 'pip install -e ".[test]" && pytest' in readme
+    assert "pip install -e . && python scripts/bench_envs.py" in readme
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert 'pip install -e ".[test]" && pytest' in ci
