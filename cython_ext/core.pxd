@@ -12,6 +12,9 @@
 # here as raw pointers; the loop never allocates and never touches a Python object.
 from shoal._ext.rng cimport Rng
 
+cdef enum:
+    MAX_GAME_STATS = 16
+
 cdef enum AutoresetCode:
     AUTORESET_NEXT_STEP = 0
     AUTORESET_SAME_STEP = 1
@@ -37,6 +40,7 @@ cdef class VectorCore:
 
     # Bound buffers (bind()); see envs/vector_env.py for dtypes and shapes.
     cdef object bound_arrays  # keeps the numpy arrays alive
+    cdef object bound_observations
     cdef char* observations  # [num_rows, observation_bytes]
     cdef char* final_observations  # SAME_STEP: the last observation of rows that just ended
     cdef char* actions  # [num_rows] int32 (Discrete) or [num_rows, k] float32 (Box)
@@ -45,7 +49,7 @@ cdef class VectorCore:
     cdef unsigned char* truncations
     cdef unsigned char* episode_ended  # the row's episode ended on this step
     cdef unsigned char* awaiting_reset  # ended, not reset yet (NEXT_STEP and DISABLED modes)
-    cdef double* episode_stats  # [num_rows, 2 + num_game_stats]: return, length, game stats
+    cdef double* episode_stats  # [2 + num_game_stats, num_rows]: return, length, game stats
 
     # Owned per-row state.
     cdef unsigned char* resetting  # this step resets the row instead of acting (NEXT_STEP)

@@ -71,6 +71,8 @@ cdef class VectorCore:
         cdef unsigned char[::1] awaiting = awaiting_reset.view("uint8")
         cdef double[::1] stats = episode_stats.reshape(-1)
         n = self.num_rows
+        if not 0 <= self.num_game_stats <= MAX_GAME_STATS:
+            raise ValueError(f"a game may write at most {MAX_GAME_STATS} statistics")
         expected = {
             "observations": (obs.shape[0], n * self.observation_bytes),
             "final_observations": (final_obs.shape[0], n * self.observation_bytes),
@@ -86,7 +88,8 @@ cdef class VectorCore:
                 raise ValueError(f"{name} buffer has {got} elements, expected {want}")
         if act.shape[0] % n != 0:
             raise ValueError(f"actions buffer of {act.shape[0]} bytes does not split into {n} rows")
-        self.bound_arrays = (observations, final_observations, actions, rewards, terminations,
+        self.bound_observations = observations
+        self.bound_arrays = (final_observations, actions, rewards, terminations,
                              truncations, episode_ended, awaiting_reset, episode_stats)
         self.observations = <char*>&obs[0]
         self.final_observations = <char*>&final_obs[0]
@@ -97,6 +100,23 @@ cdef class VectorCore:
         self.episode_ended = &ended[0]
         self.awaiting_reset = &awaiting[0]
         self.episode_stats = &stats[0]
+
+    def bind_observations(self, observations):
+        """Write the next observations into `observations` (the size of the bound buffer).
+
+        The vector env hands a fresh array to each step when it returns copies, so the loop
+        writes every row straight into the array the user receives, in parallel, and no
+        separate copy is needed. Every step writes every row, so nothing stale is left.
+        """
+        self._require_bound()
+        cdef unsigned char[::1] obs = observations.reshape(-1).view("uint8")
+        if obs.shape[0] != self.num_rows * self.observation_bytes:
+            raise ValueError(
+                f"observations buffer has {obs.shape[0]} bytes, expected "
+                f"{self.num_rows * self.observation_bytes}"
+            )
+        self.bound_observations = observations
+        self.observations = <char*>&obs[0]
 
     def seed_worlds(self, const uint64_t[::1] seeds, const unsigned char[::1] world_mask):
         """Seed the Rng of every world whose mask entry is set from its 64-bit seed."""
@@ -180,9 +200,9 @@ cdef class VectorCore:
     cdef void step_world_and_account(self, int world) noexcept nogil:
         cdef int agents = self.agents_per_world
         cdef int first = world * agents, last = first + agents, row
-        cdef int stats_width = 2 + self.num_game_stats
         cdef int mode = self.autoreset_mode
-        cdef double* stats
+        cdef int n = self.num_rows, column
+        cdef double game_stats[MAX_GAME_STATS]
         cdef char* observation
 
         # NEXT_STEP: a row that ended on the previous step is reset now, ignoring its action.
@@ -190,10 +210,14 @@ cdef class VectorCore:
             self.rewards[row] = 0.0
             self.terminations[row] = 0
             self.truncations[row] = 0
-            self.episode_ended[row] = 0
+            if self.episode_ended[row]:
+                # Statistics are non-zero only on rows whose episode ends on this step, so the
+                # wrapper hands them out without masking.
+                self.episode_ended[row] = 0
+                for column in range(2 + self.num_game_stats):
+                    self.episode_stats[column * n + row] = 0.0
             if mode == AUTORESET_NEXT_STEP and self.awaiting_reset[row]:
                 self.start_new_episode(row)
-                self.start_episode(row)
                 self.resetting[row] = 1
 
         self.step_world(world)
@@ -209,10 +233,12 @@ cdef class VectorCore:
                 self.truncations[row] = 1
             if self.terminations[row] or self.truncations[row]:
                 self.episode_ended[row] = 1
-                stats = self.episode_stats + row * stats_width
-                stats[0] = self.episode_returns[row]
-                stats[1] = <double>self.episode_lengths[row]
-                self.write_game_stats(row, stats + 2)
+                # Column-major [statistic, row]: each statistic is one contiguous array.
+                self.episode_stats[row] = self.episode_returns[row]
+                self.episode_stats[n + row] = <double>self.episode_lengths[row]
+                self.write_game_stats(row, game_stats)
+                for column in range(self.num_game_stats):
+                    self.episode_stats[(2 + column) * n + row] = game_stats[column]
                 self.awaiting_reset[row] = 1
 
         # SAME_STEP: keep the last observation of each ended row, then reset it at once.

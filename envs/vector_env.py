@@ -11,6 +11,7 @@ copy the actions, one call into the core (GIL released), then copies of the resu
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import Any, ClassVar
 
@@ -86,6 +87,48 @@ def check_actions(space: gymnasium.Space, actions: Any, shape: tuple[int, ...], 
     return array
 
 
+@dataclasses.dataclass(eq=False)
+class CoreBuffers:
+    """The arrays a native core is bound to (cython_ext/core.pxd), one row per agent.
+
+    Allocated once; the core writes them in place on every reset and step.
+    """
+
+    observations: np.ndarray  # [rows, *observation shape], the observation space's dtype
+    final_observations: np.ndarray  # SAME_STEP: last observation of the rows that just ended
+    actions: np.ndarray  # [rows] int32 for Discrete, [rows, *shape] float32 for Box
+    rewards: np.ndarray  # [rows] float32
+    terminations: np.ndarray  # [rows] bool
+    truncations: np.ndarray  # [rows] bool
+    episode_ended: np.ndarray  # [rows] bool: the row's episode ended on the last step
+    awaiting_reset: np.ndarray  # [rows] bool: ended and not reset yet
+    episode_stats: np.ndarray  # [2 + game stats, rows] float64: return, length, game stats
+
+    @classmethod
+    def bind(
+        cls, core: Any, observation_space: gymnasium.spaces.Box, action_space: gymnasium.Space
+    ) -> CoreBuffers:
+        n = core.num_rows
+        observations = np.zeros((n, *observation_space.shape), dtype=observation_space.dtype)
+        if isinstance(action_space, gymnasium.spaces.Discrete):
+            actions = np.zeros(n, dtype=np.int32)
+        else:
+            actions = np.zeros((n, *action_space.shape), dtype=np.float32)
+        buffers = cls(
+            observations=observations,
+            final_observations=np.zeros_like(observations),
+            actions=actions,
+            rewards=np.zeros(n, dtype=np.float32),
+            terminations=np.zeros(n, dtype=np.bool_),
+            truncations=np.zeros(n, dtype=np.bool_),
+            episode_ended=np.zeros(n, dtype=np.bool_),
+            awaiting_reset=np.zeros(n, dtype=np.bool_),
+            episode_stats=np.zeros((2 + core.num_game_stats, n), dtype=np.float64),
+        )
+        core.bind(*(getattr(buffers, field.name) for field in dataclasses.fields(cls)))
+        return buffers
+
+
 class ShoalVectorEnv(gymnasium.vector.VectorEnv):
     """Base of every shoal vector env; see the game modules for the documentation of each."""
 
@@ -150,37 +193,13 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
         self.core.configure(
             AUTORESET_CODES[self.autoreset_mode], max_episode_steps or 0, self.num_threads
         )
-        self._allocate_buffers()
+        self.buffers = CoreBuffers.bind(
+            self.core, self.single_observation_space, self.single_action_space
+        )
         self._needs_reset = True
         self._seeded_once = False
 
     # ---- buffers ----
-
-    def _allocate_buffers(self) -> None:
-        n, obs_space, act_space = self.num_envs, self.single_observation_space, self.single_action_space
-        self._observations = np.zeros((n, *obs_space.shape), dtype=obs_space.dtype)
-        self._final_observations = np.zeros_like(self._observations)
-        if isinstance(act_space, gymnasium.spaces.Discrete):
-            self._actions = np.zeros(n, dtype=np.int32)
-        else:
-            self._actions = np.zeros((n, *act_space.shape), dtype=np.float32)
-        self._rewards = np.zeros(n, dtype=np.float32)
-        self._terminations = np.zeros(n, dtype=np.bool_)
-        self._truncations = np.zeros(n, dtype=np.bool_)
-        self._episode_ended = np.zeros(n, dtype=np.bool_)
-        self._awaiting_reset = np.zeros(n, dtype=np.bool_)
-        self._episode_stats = np.zeros((n, len(self.stat_names)), dtype=np.float64)
-        self.core.bind(
-            self._observations,
-            self._final_observations,
-            self._actions,
-            self._rewards,
-            self._terminations,
-            self._truncations,
-            self._episode_ended,
-            self._awaiting_reset,
-            self._episode_stats,
-        )
 
     # ---- Gymnasium API ----
 
@@ -200,19 +219,22 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
                 f"options may only contain 'reset_mask' for {type(self).__name__}, "
                 f"got unknown keys {sorted(options)}"
             )
+        if self.copy:
+            # Never write into an array the user holds: rows that are not reset keep their
+            # last observation, in a new array.
+            self._use_new_observation_buffer(self.buffers.observations.copy())
         self._seed(seed, row_mask)
         if isinstance(seed, int) and not isinstance(seed, bool):
             super().reset(seed=seed)  # keeps self.np_random in step with the seed, as Gymnasium does
         self.core.reset(None if row_mask is None else row_mask.view(np.uint8))
         if row_mask is None:
-            self._terminations[:] = False
-            self._truncations[:] = False
+            self.buffers.terminations[:] = False
+            self.buffers.truncations[:] = False
         else:
-            self._terminations[row_mask] = False
-            self._truncations[row_mask] = False
+            self.buffers.terminations[row_mask] = False
+            self.buffers.truncations[row_mask] = False
         self._needs_reset = False
-        observations = self._observations.copy() if self.copy else self._observations
-        return observations, {}
+        return self.buffers.observations, {}
 
     def step(
         self, actions: Any
@@ -220,28 +242,32 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
         self._check_open()
         if self._needs_reset:
             raise ResetNeeded(f"{type(self).__name__}.step() was called before reset()")
-        if self.autoreset_mode is AutoresetMode.DISABLED and self._awaiting_reset.any():
-            rows = np.flatnonzero(self._awaiting_reset)
+        if self.autoreset_mode is AutoresetMode.DISABLED and self.buffers.awaiting_reset.any():
+            rows = np.flatnonzero(self.buffers.awaiting_reset)
             raise ResetNeeded(
                 f"sub-envs {rows[:8].tolist()} ended and autoreset_mode is DISABLED: reset them "
                 "with reset(options={'reset_mask': mask}) before stepping"
             )
-        self._actions[...] = check_actions(
+        self.buffers.actions[...] = check_actions(
             self.single_action_space, actions, self.action_space.shape, "actions"
         )
+        if self.copy:
+            # The core writes this step's observations straight into a new array, which the
+            # user keeps: no copy, and the writing is spread over the threads.
+            self._use_new_observation_buffer(np.empty_like(self.buffers.observations))
         episodes_ended = self.core.step()
         infos: dict[str, Any] = {}
         if episodes_ended:
             infos = self._episode_infos()
         if self.copy:
             return (
-                self._observations.copy(),
-                self._rewards.copy(),
-                self._terminations.copy(),
-                self._truncations.copy(),
+                self.buffers.observations,
+                self.buffers.rewards.copy(),
+                self.buffers.terminations.copy(),
+                self.buffers.truncations.copy(),
                 infos,
             )
-        return self._observations, self._rewards, self._terminations, self._truncations, infos
+        return self.buffers.observations, self.buffers.rewards, self.buffers.terminations, self.buffers.truncations, infos
 
     def close_extras(self, **kwargs: Any) -> None:
         # VectorEnv.close() calls this once and sets self.closed, so close() is idempotent.
@@ -252,6 +278,10 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
     def _check_open(self) -> None:
         if self.closed:
             raise ClosedEnvironmentError(f"{type(self).__name__} was used after close()")
+
+    def _use_new_observation_buffer(self, observations: np.ndarray) -> None:
+        self.buffers.observations = observations
+        self.core.bind_observations(observations)
 
     def _check_reset_mask(self, reset_mask: Any) -> np.ndarray:
         if not isinstance(reset_mask, np.ndarray):
@@ -303,17 +333,18 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
     def _episode_infos(self) -> dict[str, Any]:
         """Per-episode statistics of the rows whose episode ended on this step, laid out as
         Gymnasium's vector envs lay out a sub-env info {"episode_stats": {...}}."""
-        ended = self._episode_ended.copy()
+        ended = self.buffers.episode_ended.copy()
+        # The core keeps zeros in the rows that did not end on this step.
+        columns = self.buffers.episode_stats.copy()
         stats: dict[str, Any] = {}
-        for column, name in enumerate(self.stat_names):
-            values = np.where(ended, self._episode_stats[:, column], 0.0)
+        for name, values in zip(self.stat_names, columns):
             stats[name] = values.astype(np.int64) if name == "length" else values
             stats[f"_{name}"] = ended.copy()
         infos: dict[str, Any] = {"episode_stats": stats, "_episode_stats": ended}
         if self.autoreset_mode is AutoresetMode.SAME_STEP:
             final_obs = np.full(self.num_envs, None, dtype=object)
             for row in np.flatnonzero(ended):
-                final_obs[row] = self._final_observations[row].copy()
+                final_obs[row] = self.buffers.final_observations[row].copy()
             infos["final_obs"] = final_obs
             infos["_final_obs"] = ended.copy()
             infos["final_info"] = {}

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from shoal._ext import breakout as rules
 from shoal._ext.breakout import BreakoutCore
+from shoal.breakout import BreakoutGame
+from shoal.vector_env import CoreBuffers
 
 NOOP, LEFT, RIGHT = 0, 1, 2
 DISABLED, NEXT_STEP = 2, 0  # autoreset codes of the native loop
@@ -37,20 +39,14 @@ class Table:
         self.core = BreakoutCore(n, 1, frameskip=frameskip, continuous=continuous,
                                  reward_scale=reward_scale)
         self.core.configure(autoreset, 0, 1)
-        self.observations = np.zeros((n, rules.OBSERVATION_LENGTH), np.float32)
-        self.final_observations = np.zeros_like(self.observations)
-        self.actions = np.zeros((n, 1), np.float32) if continuous else np.zeros(n, np.int32)
-        self.rewards = np.zeros(n, np.float32)
-        self.terminations = np.zeros(n, bool)
-        self.truncations = np.zeros(n, bool)
-        self.episode_ended = np.zeros(n, bool)
-        self.awaiting_reset = np.zeros(n, bool)
-        self.episode_stats = np.zeros((n, 2 + self.core.num_game_stats))
-        self.core.bind(self.observations, self.final_observations, self.actions, self.rewards,
-                       self.terminations, self.truncations, self.episode_ended,
-                       self.awaiting_reset, self.episode_stats)
+        game = BreakoutGame(frameskip=frameskip, continuous=continuous, reward_scale=reward_scale)
+        self.buffers = CoreBuffers.bind(self.core, game.observation_space(), game.action_space())
         self.core.seed_worlds(np.arange(seed, seed + n, dtype=np.uint64), np.ones(n, np.uint8))
         self.core.reset()
+
+    def __getattr__(self, name):
+        # The bound arrays: observations, rewards, ..., episode_stats[return/length/score/perf, row]
+        return getattr(self.buffers, name)
 
     def step(self, action=NOOP):
         self.actions[...] = action
@@ -251,7 +247,7 @@ def test_episode_statistics_are_score_and_perf():
     table.step()
     table.core.set_balls_left(0, 1)
     lose_ball(table)
-    ret, length, score, perf = table.episode_stats[0]
+    ret, length, score, perf = table.episode_stats[:, 0]
     assert (ret, length, score) == (2.0 * 8, 3, 8) and perf == pytest.approx(8 / 864)
 
 
@@ -312,7 +308,7 @@ def test_clearing_both_walls_scores_864_and_terminates():
             assert table.state()["bricks_left"] == 108
     assert total == 864 and table.state()["score"] == 864
     assert table.observations[0, 7] == 1.0
-    assert tuple(table.episode_stats[0, 2:]) == (864, 1.0)
+    assert tuple(table.episode_stats[2:, 0]) == (864, 1.0)
 
 
 # ---- Speed ----

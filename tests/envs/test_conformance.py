@@ -184,6 +184,9 @@ def test_autoreset_modes_on_every_id(env_id, mode):
                 assert infos["final_obs"][row].shape == envs.single_observation_space.shape
         if ended.any():
             np.testing.assert_array_equal(infos["_episode_stats"], ended)
+            for name in envs.stat_names:
+                assert np.all(infos["episode_stats"][name][~ended] == 0), name
+                np.testing.assert_array_equal(infos["episode_stats"][f"_{name}"], ended)
         else:
             assert infos == {}
         # The time limit is a truncation, counted per row.
@@ -366,4 +369,26 @@ def test_gymnasium_vector_wrappers(env_id):
             seen_episode = True
             assert np.all(infos["episode"]["l"][infos["_episode"]] <= 10)
     assert seen_episode
+    envs.close()
+
+
+def test_arrays_returned_are_never_written_again(env_id):
+    """copy=True: later steps and resets (even a partial reset_mask) leave what the user holds."""
+    envs = make_small_vec(env_id, worlds=2, autoreset_mode=AutoresetMode.DISABLED,
+                          max_episode_steps=1000)
+    held_reset, _ = envs.reset(seed=0)
+    snapshot_reset = held_reset.copy()
+    held_step, rewards, *_ = envs.step(envs.action_space.sample())
+    snapshot_step, snapshot_rewards = held_step.copy(), rewards.copy()
+    mask = np.zeros(envs.num_envs, bool)
+    mask[0] = True
+    after_reset, _ = envs.reset(options={"reset_mask": mask})
+    np.testing.assert_array_equal(after_reset[1:], snapshot_step[1:])
+    for _ in range(3):
+        if envs.buffers.awaiting_reset.any():
+            envs.reset(options={"reset_mask": envs.buffers.awaiting_reset.copy()})
+        envs.step(envs.action_space.sample())
+    np.testing.assert_array_equal(held_reset, snapshot_reset)
+    np.testing.assert_array_equal(held_step, snapshot_step)
+    np.testing.assert_array_equal(rewards, snapshot_rewards)
     envs.close()

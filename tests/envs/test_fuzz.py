@@ -67,7 +67,7 @@ def run(env_id: str, params: dict, worlds: int, mode: AutoresetMode, threads: in
     envs.action_space.seed(seed)
     bounds = stat_bounds(env_id, params)
     for _ in range(steps):
-        ended_before = envs._awaiting_reset.copy()
+        ended_before = envs.buffers.awaiting_reset.copy()
         if mode is AutoresetMode.DISABLED and ended_before.any():
             obs, _ = envs.reset(options={"reset_mask": ended_before})
         obs, rewards, terminations, truncations, infos = envs.step(envs.action_space.sample())

@@ -29,8 +29,8 @@ def test_resident_memory_is_flat_over_a_long_run(env_id, mode):
 
     def run(steps: int) -> None:
         for i in range(steps):
-            if mode is AutoresetMode.DISABLED and envs._awaiting_reset.any():
-                envs.reset(options={"reset_mask": envs._awaiting_reset.copy()})
+            if mode is AutoresetMode.DISABLED and envs.buffers.awaiting_reset.any():
+                envs.reset(options={"reset_mask": envs.buffers.awaiting_reset.copy()})
             envs.step(actions[i % len(actions)])
 
     run(3_000)  # warm-up: allocator pools, caches of numpy and Python

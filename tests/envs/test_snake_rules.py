@@ -5,6 +5,7 @@ the grid, rewards and flags. Conformance with the Gymnasium API is tests/envs/te
 
 from __future__ import annotations
 
+import gymnasium
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from shoal._ext.snake import TILE_EMPTY, TILE_FOOD, TILE_SNAKE, TILE_WALL, SnakeCore
 from shoal.snake import SnakeArenaGame, SnakeGame
+from shoal.vector_env import CoreBuffers
 
 UP, RIGHT, DOWN, LEFT = 0, 1, 2, 3
 EMPTY, WALL, FOOD, SNAKE = TILE_EMPTY, TILE_WALL, TILE_FOOD, TILE_SNAKE
@@ -29,23 +31,17 @@ class Worlds:
                               vision=vision, reward_food=reward_food, reward_death=reward_death,
                               reward_step=reward_step, leave_corpse=leave_corpse)
         self.core.configure(mode, max_episode_steps, threads)
-        n, side = worlds * snakes, 2 * vision + 1
         self.snakes, self.num_food, self.vision = snakes, num_food, vision
-        self.observations = np.zeros((n, side, side), np.uint8)
-        self.final_observations = np.zeros_like(self.observations)
-        self.actions = np.zeros(n, np.int32)
-        self.rewards = np.zeros(n, np.float32)
-        self.terminations = np.zeros(n, bool)
-        self.truncations = np.zeros(n, bool)
-        self.episode_ended = np.zeros(n, bool)
-        self.awaiting_reset = np.zeros(n, bool)
-        self.episode_stats = np.zeros((n, 4), np.float64)  # return, length, score, food_eaten
-        self.core.bind(self.observations, self.final_observations, self.actions, self.rewards,
-                       self.terminations, self.truncations, self.episode_ended,
-                       self.awaiting_reset, self.episode_stats)
+        side = 2 * vision + 1
+        observation_space = gymnasium.spaces.Box(0, 5, (side, side), np.uint8)
+        self.buffers = CoreBuffers.bind(self.core, observation_space, gymnasium.spaces.Discrete(4))
         self.core.seed_worlds(np.arange(seed, seed + worlds, dtype=np.uint64),
                               np.ones(worlds, np.uint8))
         self.core.reset()
+
+    def __getattr__(self, name):
+        # The bound arrays: observations, rewards, ..., episode_stats[return/length/score/food, row]
+        return getattr(self.buffers, name)
 
     def step(self, *actions):
         self.actions[:] = actions
@@ -128,7 +124,7 @@ def test_running_into_the_own_body_terminates():
     w.core.place_snake(0, 0, [(0, 2), (1, 2), (2, 2), (2, 1), (1, 1)])  # head (1, 1), moving left
     w.step(DOWN)  # (1, 2): a body cell that is not the tail
     assert w.terminations[0] and w.rewards[0] == -1.0
-    assert w.episode_stats[0, 2] == 5  # score: the length at death
+    assert w.episode_stats[2, 0] == 5  # score: the length at death
 
 
 def test_the_head_may_enter_the_cell_its_own_tail_is_leaving():
@@ -275,7 +271,7 @@ def test_a_dead_snake_respawns_on_a_free_cell_and_starts_alive():
     w.core.place_snake(0, 2, [(7, 7)])
     w.step(UP, LEFT, UP)
     assert w.terminations.tolist() == [True, False, False]
-    assert w.awaiting_reset[0] and w.episode_stats[0, 2] == 2
+    assert w.awaiting_reset[0] and w.episode_stats[2, 0] == 2
     occupied = w.state()["tiles"] != EMPTY
     w.step(UP, LEFT, UP)  # NEXT_STEP: the row respawns, ignoring its action
     state = w.state()
@@ -331,7 +327,7 @@ def test_a_truncated_snake_is_removed_never_turned_into_food():
     for _ in range(3):
         w.step(RIGHT, RIGHT)
     assert w.truncations.tolist() == [True, True] and not w.terminations.any()
-    assert w.episode_stats[0, 2] == 3  # score
+    assert w.episode_stats[2, 0] == 3  # score
     w.step(RIGHT, RIGHT)  # NEXT_STEP: both respawn
     state = w.state()
     assert state["food_count"] == 0 and state["lengths"].tolist() == [1, 1]
@@ -358,7 +354,7 @@ def test_crowded_spawn_places_who_fits_and_ends_the_others_episodes():
     w.step(*[UP] * 12)
     unplaced = ~state["alive"]
     assert (w.terminations[unplaced]).all() and (w.rewards[unplaced] == 0).all()
-    assert (w.episode_stats[unplaced, 2] == 0).all()  # score 0
+    assert (w.episode_stats[2, unplaced] == 0).all()  # score 0
     assert (w.observations[:, 1, 1] == SEE_OWN_HEAD).all()
 
 
