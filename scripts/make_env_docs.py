@@ -51,7 +51,7 @@ def speed_section(env_id: str) -> str:
         "## Speed",
         "",
         f"Agent-steps per second of `gymnasium.make_vec` with random actions on {data['machine']['cpu']}"
-        " (median of repeats, full Python `step()` including result copies; see"
+        " (median of repeats, the full Python `step()` returning fresh arrays; see"
         " [benchmarks](../benchmarks.md)):",
         "",
         "| num_envs | num_threads | steps/s |",
