@@ -55,31 +55,6 @@ def _rewards(reward_food: Any, reward_death: Any, reward_step: Any) -> tuple[flo
     )
 
 
-def _make_core(
-    game: SnakeGame | SnakeArenaGame, num_worlds: int, snakes: int, leave_corpse: bool
-) -> SnakeCore:
-    cells = (game.width + 2 * game.vision) * (game.height + 2 * game.vision)
-    grid_bytes = num_worlds * cells * GRID_BYTES_PER_CELL
-    if grid_bytes > MAX_GRID_BYTES:
-        raise ValueError(
-            f"{num_worlds} worlds of {game.width} x {game.height} (vision {game.vision}) need "
-            f"{grid_bytes / 2**30:.1f} GiB of grids, more than the {MAX_GRID_BYTES // 2**30} GiB "
-            "limit: use fewer envs or a smaller field"
-        )
-    return SnakeCore(
-        num_worlds,
-        snakes,
-        width=game.width,
-        height=game.height,
-        num_food=game.num_food,
-        vision=game.vision,
-        reward_food=game.reward_food,
-        reward_death=game.reward_death,
-        reward_step=game.reward_step,
-        leave_corpse=leave_corpse,
-    )
-
-
 def _observation_space(vision: int) -> gymnasium.spaces.Box:
     side = 2 * vision + 1
     return gymnasium.spaces.Box(0, MAX_CODE, (side, side), np.uint8)
@@ -92,6 +67,8 @@ class SnakeGame(Game):
     #: 16 steps per cell of the default 16 x 16 field: room to grow past length 100, while an
     #: agent that only circles is cut off.
     default_max_episode_steps: ClassVar[int | None] = 4096
+    #: A lone snake's world restarts when it dies, so its body never becomes food.
+    leave_corpse: bool = False
 
     def __init__(
         self,
@@ -117,13 +94,31 @@ class SnakeGame(Game):
         return gymnasium.spaces.Discrete(NUM_ACTIONS)
 
     def make_core(self, num_worlds: int) -> SnakeCore:
-        return _make_core(self, num_worlds, 1, leave_corpse=False)
+        cells = (self.width + 2 * self.vision) * (self.height + 2 * self.vision)
+        grid_bytes = num_worlds * cells * GRID_BYTES_PER_CELL
+        if grid_bytes > MAX_GRID_BYTES:
+            raise ValueError(
+                f"{num_worlds} worlds of {self.width} x {self.height} (vision {self.vision}) "
+                f"need {grid_bytes / 2**30:.1f} GiB of grids, more than the "
+                f"{MAX_GRID_BYTES // 2**30} GiB limit: use fewer envs or a smaller field"
+            )
+        return SnakeCore(
+            num_worlds,
+            self.agents_per_world(),
+            width=self.width,
+            height=self.height,
+            num_food=self.num_food,
+            vision=self.vision,
+            reward_food=self.reward_food,
+            reward_death=self.reward_death,
+            reward_step=self.reward_step,
+            leave_corpse=self.leave_corpse,
+        )
 
 
-class SnakeArenaGame(Game):
+class SnakeArenaGame(SnakeGame):
     """Many snakes in one arena per world. Parameters: see SnakeArenaVectorEnv."""
 
-    stat_names: ClassVar[tuple[str, ...]] = ("score", "food_eaten")
     single_agent: ClassVar[bool] = False
     #: Per snake: long enough to grow to hundreds of cells, short enough that a snake which
     #: only circles ends its episode (and its statistics get reported).
@@ -142,33 +137,22 @@ class SnakeArenaGame(Game):
         reward_step: float = 0.0,
         leave_corpse: bool = True,
     ):
+        super().__init__(width=width, height=height, num_food=num_food, vision=vision,
+                         reward_food=reward_food, reward_death=reward_death,
+                         reward_step=reward_step)
         self.snakes_per_arena = check_int(
             "snakes_per_arena", snakes_per_arena, 1, MAX_SNAKES_PER_WORLD
         )
-        self.width, self.height, self.vision = _check_field(width, height, vision)
         area = self.width * self.height
         if self.snakes_per_arena > area:
             raise ValueError(
                 f"snakes_per_arena must fit the {self.width} x {self.height} arena: at most "
                 f"{area}, got {self.snakes_per_arena}"
             )
-        self.num_food = _check_num_food(num_food, self.width, self.height)
-        self.reward_food, self.reward_death, self.reward_step = _rewards(
-            reward_food, reward_death, reward_step
-        )
         self.leave_corpse = check_bool("leave_corpse", leave_corpse)
 
     def agents_per_world(self) -> int:
         return self.snakes_per_arena
-
-    def observation_space(self) -> gymnasium.spaces.Box:
-        return _observation_space(self.vision)
-
-    def action_space(self) -> gymnasium.spaces.Discrete:
-        return gymnasium.spaces.Discrete(NUM_ACTIONS)
-
-    def make_core(self, num_worlds: int) -> SnakeCore:
-        return _make_core(self, num_worlds, self.snakes_per_arena, self.leave_corpse)
 
 
 class SnakeEnv(ShoalEnv):

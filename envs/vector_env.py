@@ -269,6 +269,10 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
             )
         return self.buffers.observations, self.buffers.rewards, self.buffers.terminations, self.buffers.truncations, infos
 
+    def render(self) -> None:
+        """Rendering arrives with shoal.render; with render_mode=None there is nothing to draw."""
+        return None
+
     def close_extras(self, **kwargs: Any) -> None:
         # VectorEnv.close() calls this once and sets self.closed, so close() is idempotent.
         self.core = None

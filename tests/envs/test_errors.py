@@ -128,3 +128,13 @@ def test_seed_list_with_none_keeps_that_stream():
     first, _ = envs.reset(seed=[10, 20])
     second, _ = envs.reset(seed=[10, None])
     np.testing.assert_array_equal(first[0], second[0])
+
+
+def test_threads_without_openmp_warn_and_still_work(monkeypatch):
+    import shoal.vector_env
+
+    monkeypatch.setattr(shoal.vector_env, "openmp_available", lambda: False)
+    with pytest.warns(RuntimeWarning, match="without OpenMP"):
+        envs = shoal.BreakoutVectorEnv(4, num_threads=2)
+    envs.reset(seed=0)
+    envs.step(np.zeros(4, np.int64))
