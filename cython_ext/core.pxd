@@ -35,6 +35,7 @@ cdef class VectorCore:
     cdef readonly int autoreset_mode
     cdef readonly long long max_episode_steps  # 0: no time limit
     cdef readonly int num_threads
+    cdef bint warned_after_fork
 
     cdef Rng* rngs  # one per world
 

@@ -6,6 +6,11 @@ from libc.string cimport memset
 
 from shoal._ext.rng cimport rng_seed
 
+import os
+import warnings
+
+import numpy as np
+
 cdef extern from *:
     """
     #ifdef _OPENMP
@@ -17,9 +22,38 @@ cdef extern from *:
     const int SHOAL_HAS_OPENMP
 
 
+# OpenMP's thread pool (GCC's libgomp) does not survive fork(): a child that enters a parallel
+# region after its parent ran one hangs. These two flags describe the process, not any env:
+# once forked from a parent that ran parallel steps, a process steps on one thread.
+cdef bint parallel_region_used = False
+cdef bint forked_after_parallel = False
+
+
+def _after_fork_in_child():
+    global forked_after_parallel
+    if parallel_region_used:
+        forked_after_parallel = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def openmp_available():
     """True when the cores were compiled with OpenMP (num_threads > 1 runs in parallel)."""
     return bool(SHOAL_HAS_OPENMP)
+
+
+def raw_bytes(name, array, dtype, Py_ssize_t nbytes):
+    """The bytes of `array` itself, checked: never a copy, which the loop would outlive."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(array).__name__}")
+    if dtype is not None and array.dtype != dtype:
+        raise ValueError(f"{name} must have dtype {np.dtype(dtype)}, got {array.dtype}")
+    if not (array.flags.c_contiguous and array.flags.writeable):
+        raise ValueError(f"{name} must be a C-contiguous, writeable array")
+    if array.nbytes != nbytes or nbytes == 0:
+        raise ValueError(f"{name} must hold {nbytes} bytes, got {array.nbytes}")
+    return array.reshape(-1).view(np.uint8)
 
 
 cdef class VectorCore:
@@ -42,6 +76,11 @@ cdef class VectorCore:
         self.episode_lengths = <long long*>calloc(self.num_rows, sizeof(long long))
         if not (self.rngs and self.resetting and self.episode_returns and self.episode_lengths):
             raise MemoryError("could not allocate the vector core")
+        # A valid state from the start (an all-zero PCG32 is stuck at zero); the wrapper
+        # seeds every world properly at its first reset.
+        cdef int world
+        for world in range(num_worlds):
+            rng_seed(&self.rngs[world], <uint64_t>world)
 
     def __dealloc__(self):
         free(self.rngs)
@@ -60,61 +99,54 @@ cdef class VectorCore:
 
     def bind(self, observations, final_observations, actions, rewards, terminations,
              truncations, episode_ended, awaiting_reset, episode_stats):
-        """Bind the wrapper's numpy buffers (C-contiguous) to the loop; sizes are checked."""
-        cdef unsigned char[::1] obs = observations.reshape(-1).view("uint8")
-        cdef unsigned char[::1] final_obs = final_observations.reshape(-1).view("uint8")
-        cdef unsigned char[::1] act = actions.reshape(-1).view("uint8")
-        cdef float[::1] rew = rewards
-        cdef unsigned char[::1] term = terminations.view("uint8")
-        cdef unsigned char[::1] trunc = truncations.view("uint8")
-        cdef unsigned char[::1] ended = episode_ended.view("uint8")
-        cdef unsigned char[::1] awaiting = awaiting_reset.view("uint8")
-        cdef double[::1] stats = episode_stats.reshape(-1)
+        """Bind the wrapper's numpy buffers to the loop (envs/vector_env.py, CoreBuffers).
+
+        Each must be a C-contiguous, writeable numpy array of the exact dtype and size: the
+        loop keeps raw pointers into them, so a copy made here would leave it writing into
+        freed memory.
+        """
         n = self.num_rows
         if not 0 <= self.num_game_stats <= MAX_GAME_STATS:
             raise ValueError(f"a game may write at most {MAX_GAME_STATS} statistics")
-        expected = {
-            "observations": (obs.shape[0], n * self.observation_bytes),
-            "final_observations": (final_obs.shape[0], n * self.observation_bytes),
-            "rewards": (rew.shape[0], n),
-            "terminations": (term.shape[0], n),
-            "truncations": (trunc.shape[0], n),
-            "episode_ended": (ended.shape[0], n),
-            "awaiting_reset": (awaiting.shape[0], n),
-            "episode_stats": (stats.shape[0], n * (2 + self.num_game_stats)),
-        }
-        for name, (got, want) in expected.items():
-            if got != want:
-                raise ValueError(f"{name} buffer has {got} elements, expected {want}")
-        if act.shape[0] % n != 0:
-            raise ValueError(f"actions buffer of {act.shape[0]} bytes does not split into {n} rows")
+        observation_bytes = n * self.observation_bytes
+        cdef unsigned char[::1] obs = raw_bytes("observations", observations, None, observation_bytes)
+        cdef unsigned char[::1] final_obs = raw_bytes(
+            "final_observations", final_observations, None, observation_bytes)
+        if actions.dtype not in (np.int32, np.float32) or actions.shape[:1] != (n,):
+            raise ValueError(
+                f"actions must be int32 or float32 with {n} rows, got {actions.dtype} {actions.shape}"
+            )
+        cdef unsigned char[::1] act = raw_bytes("actions", actions, None, actions.nbytes)
+        cdef unsigned char[::1] rew = raw_bytes("rewards", rewards, np.float32, 4 * n)
+        cdef unsigned char[::1] term = raw_bytes("terminations", terminations, np.bool_, n)
+        cdef unsigned char[::1] trunc = raw_bytes("truncations", truncations, np.bool_, n)
+        cdef unsigned char[::1] ended = raw_bytes("episode_ended", episode_ended, np.bool_, n)
+        cdef unsigned char[::1] awaiting = raw_bytes("awaiting_reset", awaiting_reset, np.bool_, n)
+        cdef unsigned char[::1] stats = raw_bytes(
+            "episode_stats", episode_stats, np.float64, 8 * n * (2 + self.num_game_stats))
         self.bound_observations = observations
         self.bound_arrays = (final_observations, actions, rewards, terminations,
                              truncations, episode_ended, awaiting_reset, episode_stats)
         self.observations = <char*>&obs[0]
         self.final_observations = <char*>&final_obs[0]
         self.actions = <char*>&act[0]
-        self.rewards = &rew[0]
+        self.rewards = <float*>&rew[0]
         self.terminations = &term[0]
         self.truncations = &trunc[0]
         self.episode_ended = &ended[0]
         self.awaiting_reset = &awaiting[0]
-        self.episode_stats = &stats[0]
+        self.episode_stats = <double*>&stats[0]
 
     def bind_observations(self, observations):
-        """Write the next observations into `observations` (the size of the bound buffer).
+        """Write the next observations into `observations` (like the bound buffer).
 
         The vector env hands a fresh array to each step when it returns copies, so the loop
         writes every row straight into the array the user receives, in parallel, and no
         separate copy is needed. Every step writes every row, so nothing stale is left.
         """
         self._require_bound()
-        cdef unsigned char[::1] obs = observations.reshape(-1).view("uint8")
-        if obs.shape[0] != self.num_rows * self.observation_bytes:
-            raise ValueError(
-                f"observations buffer has {obs.shape[0]} bytes, expected "
-                f"{self.num_rows * self.observation_bytes}"
-            )
+        cdef unsigned char[::1] obs = raw_bytes(
+            "observations", observations, None, self.num_rows * self.observation_bytes)
         self.bound_observations = observations
         self.observations = <char*>&obs[0]
 
@@ -161,9 +193,24 @@ cdef class VectorCore:
 
     def step(self):
         """Step every world once with the bound actions; returns how many episodes ended."""
+        global parallel_region_used
         self._require_bound()
         cdef int world, row, ended = 0
         cdef int threads = self.num_threads
+        if threads > 1 and forked_after_parallel:
+            threads = 1
+            if not self.warned_after_fork:
+                self.warned_after_fork = True
+                warnings.warn(
+                    "this process was forked from one that had stepped shoal envs on several "
+                    "threads, and OpenMP cannot run in such a child: stepping on one thread "
+                    "(results are identical). Start workers with the 'spawn' or 'forkserver' "
+                    "method to use threads in them.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        elif threads > 1:
+            parallel_region_used = True
         with nogil:
             if threads > 1:
                 for world in prange(self.num_worlds, num_threads=threads, schedule="static"):
@@ -241,14 +288,16 @@ cdef class VectorCore:
                     self.episode_stats[(2 + column) * n + row] = game_stats[column]
                 self.awaiting_reset[row] = 1
 
-        # SAME_STEP: keep the last observation of each ended row, then reset it at once.
+        # SAME_STEP: keep the last observation of each ended row, then reset them at once.
+        # Two passes, so that no last observation shows an agent respawned before it.
         if mode == AUTORESET_SAME_STEP:
             for row in range(first, last):
                 if self.episode_ended[row]:
                     observation = self.final_observations + row * self.observation_bytes
                     self.write_observation(row, observation)
+            for row in range(first, last):
+                if self.episode_ended[row]:
                     self.start_new_episode(row)
-                    self.start_episode(row)
 
         for row in range(first, last):
             self.write_observation(row, self.observations + row * self.observation_bytes)

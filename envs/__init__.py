@@ -21,11 +21,16 @@ from shoal.vector_env import ClosedEnvironmentError, ResetNeeded, ShoalVectorEnv
 __version__ = "0.1.0"
 
 
+#: The entry point of ids that exist only as vector envs (many agents share one world).
+VECTOR_ONLY_ENTRY_POINT = "shoal:vector_only"
+
+
 def vector_only(**kwargs: Any) -> NoReturn:
-    """Entry point of ids that exist only as vector envs (many agents share one world)."""
+    """What gymnasium.make (and make_vec's "sync"/"async" modes) get for a vector-only id."""
     raise TypeError(
-        "this environment is multi-agent and exists only as a vector env: create it with "
-        "gymnasium.make_vec(id, num_envs=N), where N is a multiple of its agents per world"
+        "this environment is multi-agent and exists only as shoal's native vector env: create "
+        "it with gymnasium.make_vec(id, num_envs=N) and the default vectorization mode, where "
+        "N is a multiple of its agents per world"
     )
 
 
@@ -34,7 +39,7 @@ def _register(env_id: str, module: str, single: str | None, vector: str, game: t
         return  # importlib.reload(shoal) must not warn about re-registration
     gymnasium.register(
         id=env_id,
-        entry_point=f"shoal.{module}:{single}" if single else vector_only,
+        entry_point=f"shoal.{module}:{single}" if single else VECTOR_ONLY_ENTRY_POINT,
         vector_entry_point=f"shoal.{module}:{vector}",
         max_episode_steps=game.default_max_episode_steps,
     )

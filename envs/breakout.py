@@ -12,7 +12,7 @@ import numpy as np
 from shoal._ext.breakout import OBSERVATION_FIELDS, OBSERVATION_LENGTH, BreakoutCore
 from shoal.game import Game
 from shoal.single_env import ShoalEnv
-from shoal.validation import check_bool, check_float, check_int
+from shoal.validation import check_bool, check_int, check_reward
 from shoal.vector_env import ShoalVectorEnv
 
 MAX_FRAMESKIP = 8
@@ -41,7 +41,7 @@ class BreakoutGame(Game):
         self.frameskip = check_int("frameskip", frameskip, 1, MAX_FRAMESKIP)
         self.continuous = check_bool("continuous", continuous)
         # Negative rewards for bricks would make no game; 0 turns rewards off (stats remain).
-        self.reward_scale = check_float("reward_scale", reward_scale, 0.0)
+        self.reward_scale = check_reward("reward_scale", reward_scale, low=0.0)
 
     def observation_space(self) -> gymnasium.spaces.Box:
         low, high = observation_bounds()
@@ -154,7 +154,7 @@ class BreakoutEnv(ShoalEnv):
     |----------------|---------|-----------------------------------------------------------|
     | `frameskip`    | 4       | frames per step with the same action, 1 to 8              |
     | `continuous`   | False   | a `Box(-1, 1, (1,))` paddle velocity instead of 3 actions |
-    | `reward_scale` | 1.0     | multiplies every reward; finite and >= 0 (0: no reward)   |
+    | `reward_scale` | 1.0     | multiplies every reward; in [0, 1e6] (0: no reward)       |
 
     Shared by every shoal env: `max_episode_steps` (None for no limit), `render_mode`, and for
     `make_vec` also `autoreset_mode` (`AutoresetMode.NEXT_STEP`, `SAME_STEP` or `DISABLED`)

@@ -19,6 +19,11 @@ from shoal.game import Game
 from shoal.vector_env import ResetNeeded, ShoalVectorEnv, check_actions
 
 
+#: Arguments of the vector env that a single env does not take (gymnasium.make consumes
+#: max_episode_steps itself and adds its TimeLimit wrapper).
+VECTOR_ARGUMENTS = frozenset({"num_envs", "autoreset_mode", "num_threads", "copy", "max_episode_steps"})
+
+
 @functools.cache
 def one_row_env_class(game_class: type[Game]) -> type[ShoalVectorEnv]:
     return type(f"{game_class.__name__}Rows", (ShoalVectorEnv,), {"game_class": game_class})
@@ -34,6 +39,12 @@ class ShoalEnv(gymnasium.Env):
         if not self.game_class.single_agent:
             raise TypeError(
                 f"{self.game_class.__name__} is multi-agent: create it with gymnasium.make_vec"
+            )
+        vector_only = sorted(VECTOR_ARGUMENTS & game_kwargs.keys())
+        if vector_only:
+            raise TypeError(
+                f"{type(self).__name__} is a single env and does not take {vector_only}: "
+                "those are arguments of gymnasium.make_vec"
             )
         self._rows = one_row_env_class(self.game_class)(
             1,
@@ -53,13 +64,13 @@ class ShoalEnv(gymnasium.Env):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        super().reset(seed=seed)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise TypeError(f"seed must be None or an int, got {type(seed).__name__}")
         if options:
             raise ValueError(
                 f"options are not used by {type(self).__name__}, got keys {sorted(options)}"
             )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-            raise TypeError(f"seed must be None or an int, got {type(seed).__name__}")
+        super().reset(seed=None if seed is None else int(seed))
         observations, _ = self._rows.reset(seed=seed)
         self._episode_over = False
         return observations[0].copy(), {}

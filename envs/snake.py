@@ -13,7 +13,7 @@ import numpy as np
 from shoal._ext.snake import MAX_SNAKES_PER_WORLD, SnakeCore
 from shoal.game import Game
 from shoal.single_env import ShoalEnv
-from shoal.validation import check_bool, check_float, check_int
+from shoal.validation import check_bool, check_int, check_reward
 from shoal.vector_env import ShoalVectorEnv
 
 #: Largest field side: keeps one world's grids (3 bytes a cell) near 50 MB at most.
@@ -49,9 +49,9 @@ def _check_num_food(num_food: Any, width: int, height: int) -> int:
 
 def _rewards(reward_food: Any, reward_death: Any, reward_step: Any) -> tuple[float, float, float]:
     return (
-        check_float("reward_food", reward_food),
-        check_float("reward_death", reward_death),
-        check_float("reward_step", reward_step),
+        check_reward("reward_food", reward_food),
+        check_reward("reward_death", reward_death),
+        check_reward("reward_step", reward_step),
     )
 
 
@@ -238,7 +238,7 @@ class SnakeEnv(ShoalEnv):
     | `height`       | 16      | field rows inside the walls, 1 to 4096                |
     | `num_food`     | 1       | food kept on the field, 0 to width * height - 1       |
     | `vision`       | 5       | cells seen on each side of the head, 1 to 15          |
-    | `reward_food`  | 1.0     | reward for eating one food                            |
+    | `reward_food`  | 1.0     | reward for eating one food (rewards: -1e6 to 1e6)     |
     | `reward_death` | -1.0    | reward on the step the snake dies                     |
     | `reward_step`  | 0.0     | reward on every step (negative: hurry up)             |
 
@@ -345,7 +345,7 @@ class SnakeArenaVectorEnv(ShoalVectorEnv):
     | `height`           | 360     | arena rows inside the walls, 1 to 4096                  |
     | `num_food`         | 4096    | food kept in the arena, 0 to width * height - 1         |
     | `vision`           | 5       | cells seen on each side of the head, 1 to 15            |
-    | `reward_food`      | 1.0     | reward for eating one food                              |
+    | `reward_food`      | 1.0     | reward for eating one food (rewards: -1e6 to 1e6)       |
     | `reward_death`     | -1.0    | reward on the step a snake dies                         |
     | `reward_step`      | 0.0     | reward on every step                                    |
     | `leave_corpse`     | True    | a dead snake's body turns into food                     |

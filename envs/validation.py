@@ -7,6 +7,8 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+import numpy as np
+
 
 def _describe(value: Any) -> str:
     return f"{value!r} ({type(value).__name__})"
@@ -37,9 +39,19 @@ def check_float(
 
 
 def check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, (bool,)) and type(value).__name__ != "bool_":
+    if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a bool, got {_describe(value)}")
     return bool(value)
+
+
+#: Rewards are float32 and summed into returns: parameters that set them stay far below
+#: float32's range, so no reward or return can overflow to inf.
+MAX_REWARD_MAGNITUDE = 1e6
+
+
+def check_reward(name: str, value: Any, low: float = -MAX_REWARD_MAGNITUDE) -> float:
+    """A finite reward (or reward scale) in [low, MAX_REWARD_MAGNITUDE]."""
+    return check_float(name, value, low, MAX_REWARD_MAGNITUDE)
 
 
 def _bound(bound: float | None) -> str:

@@ -31,6 +31,9 @@ AUTORESET_CODES = {
     AutoresetMode.DISABLED: 2,
 }
 MAX_THREADS = 256
+#: Bounds that keep sizes far inside the native int and int64 types.
+MAX_NUM_ENVS = 2**24
+MAX_EPISODE_STEPS = 2**62
 SEED_LIMIT = 2**64
 #: max_episode_steps default: the game's own time limit (None means no time limit).
 GAME_DEFAULT: Any = "game default"
@@ -150,7 +153,7 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
         **game_kwargs: Any,
     ):
         self.game = self.game_class(**game_kwargs)
-        num_envs = check_int("num_envs", num_envs, 1)
+        num_envs = check_int("num_envs", num_envs, 1, MAX_NUM_ENVS)
         agents = self.game.agents_per_world()
         if num_envs % agents != 0:
             raise ValueError(
@@ -160,7 +163,7 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
         if max_episode_steps is GAME_DEFAULT:
             max_episode_steps = self.game.default_max_episode_steps
         if max_episode_steps is not None:
-            max_episode_steps = check_int("max_episode_steps", max_episode_steps, 1)
+            max_episode_steps = check_int("max_episode_steps", max_episode_steps, 1, MAX_EPISODE_STEPS)
         self.autoreset_mode = parse_autoreset_mode(autoreset_mode)
         self.num_threads = check_int("num_threads", num_threads, 1, MAX_THREADS)
         if self.num_threads > 1 and not openmp_available():
@@ -305,16 +308,16 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
     def _seed(self, seed: Any, row_mask: np.ndarray | None) -> None:
         """Seed the worlds: an int s seeds row i with s + i (as Gymnasium's vector envs do), a
         list gives each row its own seed (None: keep its stream); a world takes the seed of
-        its first row. seed=None continues every stream, except on the first reset, which
-        draws fresh entropy."""
+        its first row. seed=None continues every stream. The first reset seeds every world:
+        rows without a seed then draw fresh entropy from the operating system."""
         n = self.num_envs
+        if seed is None and self._seeded_once:
+            return
         if seed is None:
-            if self._seeded_once:
-                return
-            seed = int(np.random.SeedSequence().entropy) % (SEED_LIMIT - n)
-        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            row_seeds: list[int | None] = [None] * n
+        elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
             seed = check_int("seed", seed, 0, SEED_LIMIT - n)
-            row_seeds: list[int | None] = [seed + row for row in range(n)]
+            row_seeds = [seed + row for row in range(n)]
         elif isinstance(seed, (list, tuple, np.ndarray)):
             if len(seed) != n:
                 raise ValueError(f"seed as a list must have num_envs={n} entries, got {len(seed)}")
@@ -326,6 +329,9 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
             raise TypeError(
                 f"seed must be None, an int or a list of num_envs ints, got {type(seed).__name__}"
             )
+        if not self._seeded_once:
+            fresh = int(np.random.SeedSequence().entropy) % (SEED_LIMIT - n)
+            row_seeds = [fresh + row if s is None else s for row, s in enumerate(row_seeds)]
         first_rows = range(0, n, self.agents_per_world)
         world_seeds = np.array([row_seeds[row] or 0 for row in first_rows], dtype=np.uint64)
         world_mask = np.array([row_seeds[row] is not None for row in first_rows], dtype=np.uint8)
@@ -346,12 +352,19 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
             stats[f"_{name}"] = ended.copy()
         infos: dict[str, Any] = {"episode_stats": stats, "_episode_stats": ended}
         if self.autoreset_mode is AutoresetMode.SAME_STEP:
+            # Gymnasium's layout: an object array holding the last observation of each ended
+            # row (None elsewhere), and the ending step's info, here its statistics. One copy
+            # of the ended rows; the loop only places one view per ended row.
+            rows = np.flatnonzero(ended)
             final_obs = np.full(self.num_envs, None, dtype=object)
-            for row in np.flatnonzero(ended):
-                final_obs[row] = self.buffers.final_observations[row].copy()
+            for row, observation in zip(rows, self.buffers.final_observations[rows]):
+                final_obs[row] = observation
             infos["final_obs"] = final_obs
             infos["_final_obs"] = ended.copy()
-            infos["final_info"] = {}
+            infos["final_info"] = {
+                "episode_stats": {name: values.copy() for name, values in stats.items()},
+                "_episode_stats": ended.copy(),
+            }
             infos["_final_info"] = ended.copy()
         return infos
 

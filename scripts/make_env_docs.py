@@ -30,7 +30,7 @@ def env_class(env_id: str) -> type:
     """The class that carries the documentation: the single env, or the vector env of a
     vector-only id."""
     spec = gymnasium.spec(env_id)
-    entry = spec.entry_point if spec.entry_point is not shoal.vector_only else spec.vector_entry_point
+    entry = spec.entry_point if spec.entry_point != shoal.VECTOR_ONLY_ENTRY_POINT else spec.vector_entry_point
     module, name = entry.split(":")
     return getattr(__import__(module, fromlist=[name]), name)
 

@@ -24,7 +24,7 @@ def test_env_pages_match_the_docstrings():
 def test_every_env_documents_gymnasiums_sections():
     for env_id in shoal.ENV_IDS:
         spec = gymnasium.spec(env_id)
-        entry = spec.vector_entry_point if spec.entry_point is shoal.vector_only else spec.entry_point
+        entry = spec.vector_entry_point if spec.entry_point == shoal.VECTOR_ONLY_ENTRY_POINT else spec.entry_point
         module, name = entry.split(":")
         doc = getattr(__import__(module, fromlist=[name]), name).__doc__
         missing = [section for section in SECTIONS if section not in doc]

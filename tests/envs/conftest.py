@@ -17,7 +17,7 @@ SMALL_KWARGS: dict[str, dict] = {
 
 
 def is_single_agent(env_id: str) -> bool:
-    return gymnasium.spec(env_id).entry_point is not shoal.vector_only
+    return gymnasium.spec(env_id).entry_point != shoal.VECTOR_ONLY_ENTRY_POINT
 
 
 def small_kwargs(env_id: str) -> dict:

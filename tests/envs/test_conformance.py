@@ -7,6 +7,10 @@ autoreset mode.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import subprocess
+import sys
 import warnings
 
 import gymnasium
@@ -16,6 +20,7 @@ from gymnasium.utils.env_checker import check_env
 from gymnasium.vector import AutoresetMode
 
 import shoal
+from shoal._ext.core import openmp_available
 
 from .conftest import make_small_vec, random_actions, rows_per_world, small_kwargs
 
@@ -150,9 +155,13 @@ def test_vector_env_matches_sync_vector_env(single_env_id, mode):
         if term_n.any():
             stats_r = info_r["final_info"]["episode_stats"] if mode is AutoresetMode.SAME_STEP \
                 else info_r["episode_stats"]
+            layouts = [info_n["episode_stats"]]
+            if mode is AutoresetMode.SAME_STEP:  # also where Gymnasium puts the ending info
+                layouts.append(info_n["final_info"]["episode_stats"])
             for row in np.flatnonzero(term_n & ~trunc_n):
                 for name in native.stat_names:
-                    assert info_n["episode_stats"][name][row] == pytest.approx(stats_r[name][row])
+                    for stats_n in layouts:
+                        assert stats_n[name][row] == pytest.approx(stats_r[name][row])
         if ended.any():
             np.testing.assert_array_equal(info_n["_episode_stats"], ended)
             np.testing.assert_array_equal(info_n["episode_stats"]["length"][ended] <= limit, True)
@@ -391,3 +400,96 @@ def test_arrays_returned_are_never_written_again(env_id):
     np.testing.assert_array_equal(held_step, snapshot_step)
     np.testing.assert_array_equal(rewards, snapshot_rewards)
     envs.close()
+
+
+# ---- seeding edge cases ----
+
+
+def test_first_reset_with_unseeded_rows_draws_fresh_entropy():
+    # Rows without a seed on the very first reset must still get a proper stream (a PCG32 that
+    # was never seeded is stuck at zero); run in a child so a regression fails, not hangs.
+    code = (
+        "import gymnasium, numpy as np, shoal\n"
+        "def run():\n"
+        "    envs = gymnasium.make_vec('shoal/Breakout-v0', num_envs=4)\n"
+        "    first, _ = envs.reset(seed=[None, None, 5, None])\n"
+        "    return first\n"
+        "a, b = run(), run()\n"
+        "assert not np.array_equal(a[0], a[1]), 'unseeded rows are identical'\n"
+        "assert not np.array_equal(a[0], b[0]), 'two fresh envs are identical'\n"
+        "np.testing.assert_array_equal(a[2], b[2])\n"
+        "arena = gymnasium.make_vec('shoal/Snake-v0', num_envs=2, width=5, height=5)\n"
+        "arena.reset(seed=[None, None])\n"
+        "arena.step(np.zeros(2, np.int64))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+# ---- SAME_STEP in a world of many agents ----
+
+
+def test_same_step_final_observations_precede_every_respawn():
+    """When several snakes of one arena end on the same step, each final observation is the
+    world before any of them respawned: the same as NEXT_STEP's observation of that step."""
+    kwargs = dict(snakes_per_arena=8, width=8, height=8, num_food=4, vision=2)
+    checked = 0
+    for seed in range(200):
+        runs = {}
+        for mode in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+            envs = gymnasium.make_vec("shoal/SnakeArena-v0", num_envs=8, autoreset_mode=mode,
+                                      **kwargs)
+            envs.reset(seed=seed)
+            envs.action_space.seed(seed)
+            for _ in range(100):
+                obs, _, terminations, truncations, infos = envs.step(envs.action_space.sample())
+                if (terminations | truncations).any():
+                    runs[mode] = (obs, terminations | truncations, infos)
+                    break
+        if AutoresetMode.NEXT_STEP not in runs:
+            continue
+        last_obs, ended, _ = runs[AutoresetMode.NEXT_STEP]
+        _, ended_same, infos = runs[AutoresetMode.SAME_STEP]
+        np.testing.assert_array_equal(ended, ended_same)
+        if ended.sum() < 2:
+            continue
+        for row in np.flatnonzero(ended):
+            np.testing.assert_array_equal(infos["final_obs"][row], last_obs[row])
+        checked += 1
+    assert checked >= 3, "the seeds must cover steps on which several snakes end"
+
+
+# ---- fork ----
+
+
+def _step_in_child(queue) -> None:
+    envs = gymnasium.make_vec("shoal/Snake-v0", num_envs=64, num_threads=2)
+    envs.reset(seed=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(10):
+            obs, *_ = envs.step(np.zeros(64, np.int64))
+    queue.put((obs.sum(), [str(w.message) for w in caught]))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_forked_child_steps_threaded_envs_without_hanging():
+    parent = gymnasium.make_vec("shoal/Snake-v0", num_envs=64, num_threads=2)
+    parent.reset(seed=0)
+    for _ in range(10):
+        expected, *_ = parent.step(np.zeros(64, np.int64))
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads, Python 3.12+
+        child = context.Process(target=_step_in_child, args=(queue,))
+        child.start()
+    child.join(timeout=60)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("the forked child hung stepping with num_threads=2")
+    total, messages = queue.get(timeout=5)
+    assert total == expected.sum()  # one thread gives the same results
+    if openmp_available():
+        assert any("forked" in message for message in messages)

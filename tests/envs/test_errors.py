@@ -138,3 +138,85 @@ def test_threads_without_openmp_warn_and_still_work(monkeypatch):
         envs = shoal.BreakoutVectorEnv(4, num_threads=2)
     envs.reset(seed=0)
     envs.step(np.zeros(4, np.int64))
+
+
+def test_reward_parameters_that_would_overflow_float32_are_refused():
+    with pytest.raises(ValueError, match=r"reward_scale must be in \[0.0, 1000000.0\]"):
+        gymnasium.make_vec("shoal/Breakout-v0", num_envs=2, reward_scale=1e39)
+    with pytest.raises(ValueError, match="reward_food"):
+        gymnasium.make_vec("shoal/Snake-v0", num_envs=2, reward_food=1e7)
+    with pytest.raises(ValueError, match="reward_death"):
+        gymnasium.make_vec("shoal/Snake-v0", num_envs=2, reward_death=float("-inf"))
+
+
+def test_numpy_bools_are_bools():
+    envs = gymnasium.make_vec("shoal/Breakout-v0", num_envs=2, continuous=np.True_,
+                              copy=np.False_)
+    assert envs.game.continuous is True and envs.copy is False
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(max_episode_steps=2**63), "max_episode_steps must be in"),
+        (dict(num_envs=2**25), "num_envs must be in"),
+    ],
+)
+def test_sizes_beyond_the_native_types_are_refused(kwargs, message):
+    num_envs = kwargs.pop("num_envs", 2)
+    with pytest.raises(ValueError, match=message):
+        shoal.BreakoutVectorEnv(num_envs, **kwargs)
+
+
+@pytest.mark.parametrize("argument", ["autoreset_mode", "num_threads", "copy", "num_envs"])
+def test_single_env_refuses_vector_arguments_by_name(argument):
+    with pytest.raises(TypeError, match=f"does not take \\['{argument}'\\].*make_vec"):
+        gymnasium.make("shoal/Snake-v0", **{argument: 1})
+
+
+def test_single_env_accepts_numpy_integer_seeds():
+    env = gymnasium.make("shoal/Snake-v0").unwrapped
+    first, _ = env.reset(seed=np.int64(7))
+    second, _ = env.reset(seed=7)
+    np.testing.assert_array_equal(first, second)
+    with pytest.raises(TypeError, match="seed must be None or an int"):
+        env.reset(seed=7.0)
+
+
+def test_vector_only_id_has_a_serialisable_spec():
+    spec = gymnasium.spec("shoal/SnakeArena-v0")
+    assert gymnasium.envs.registration.EnvSpec.from_json(spec.to_json()).id == spec.id
+    with pytest.raises(TypeError, match="make_vec"):
+        gymnasium.make_vec("shoal/SnakeArena-v0", num_envs=256, vectorization_mode="sync")
+
+
+# ---- the core's own boundary: it keeps raw pointers, so it refuses anything but exact arrays
+
+
+def test_core_binds_only_exact_contiguous_arrays():
+    envs = gymnasium.make_vec("shoal/Breakout-v0", num_envs=64)
+    envs.reset(seed=0)
+    core = envs.core
+    with pytest.raises(ValueError, match="C-contiguous"):
+        core.bind_observations(np.zeros((128, 117), np.float32)[::2])
+    with pytest.raises(ValueError, match="must hold"):
+        core.bind_observations(np.zeros((63, 117), np.float32))
+    with pytest.raises(TypeError, match="numpy array"):
+        core.bind_observations([0.0] * (64 * 117))
+    read_only = np.zeros((64, 117), np.float32)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable"):
+        core.bind_observations(read_only)
+    buffers = envs.buffers
+    arrays = [buffers.observations, buffers.final_observations, buffers.actions, buffers.rewards,
+              buffers.terminations, buffers.truncations, buffers.episode_ended,
+              buffers.awaiting_reset, buffers.episode_stats]
+    bad_actions = list(arrays)
+    bad_actions[2] = np.zeros(64, np.uint8)  # 64 bytes where the core reads 256
+    with pytest.raises(ValueError, match="actions must be int32 or float32"):
+        core.bind(*bad_actions)
+    bad_rewards = list(arrays)
+    bad_rewards[3] = np.zeros(64, np.float64)
+    with pytest.raises(ValueError, match="rewards must have dtype float32"):
+        core.bind(*bad_rewards)
+    envs.step(np.zeros(64, np.int64))  # the env is untouched by the refused calls
