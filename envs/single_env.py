@@ -77,6 +77,8 @@ class ShoalEnv(gymnasium.Env):
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         self._rows._check_open()
+        if self._rows._needs_reset:
+            raise ResetNeeded(f"{type(self).__name__}.step() was called before reset()")
         if self._episode_over:
             # Gymnasium leaves stepping a finished episode undefined; shoal says so clearly.
             raise ResetNeeded(f"{type(self).__name__}.step() after the episode ended: call reset()")

@@ -244,12 +244,18 @@ def test_returned_arrays_are_copies_unless_copy_is_false(env_id):
 # ---- seeding ----
 
 
-def trajectory(env_id: str, seed, steps: int = 50, **kwargs) -> list[np.ndarray]:
-    envs = make_small_vec(env_id, worlds=2, **kwargs)
+def trajectory(env_id: str, seed, steps: int = 50, worlds: int = 2, **kwargs) -> list[np.ndarray]:
+    envs = make_small_vec(env_id, worlds=worlds, **kwargs)
     out = [envs.reset(seed=seed)[0]]
     for actions in random_actions(envs, steps, seed=11):
-        obs, rewards, *_ = envs.step(actions)
-        out += [obs, rewards]
+        if envs.autoreset_mode is AutoresetMode.DISABLED and envs.buffers.awaiting_reset.any():
+            out.append(envs.reset(options={"reset_mask": envs.buffers.awaiting_reset.copy()})[0])
+        obs, rewards, terminations, truncations, infos = envs.step(actions)
+        out += [obs, rewards, terminations, truncations]
+        if "final_obs" in infos:
+            out += [infos["final_obs"][row] for row in np.flatnonzero(infos["_final_obs"])]
+        if "episode_stats" in infos:
+            out += [infos["episode_stats"][name] for name in envs.stat_names]
     envs.close()
     return out
 
@@ -279,11 +285,14 @@ def test_unseeded_envs_differ(env_id):
     assert not same(trajectory(env_id, None), trajectory(env_id, None))
 
 
-def test_results_do_not_depend_on_the_thread_count(env_id):
-    one = trajectory(env_id, 9, steps=80, num_threads=1, max_episode_steps=15)
-    two = trajectory(env_id, 9, steps=80, num_threads=2, max_episode_steps=15)
-    three = trajectory(env_id, 9, steps=80, num_threads=3, max_episode_steps=15)
-    assert same(one, two) and same(one, three)
+@pytest.mark.parametrize("mode", MODES)
+def test_results_do_not_depend_on_the_thread_count(env_id, mode):
+    def run(threads: int) -> list[np.ndarray]:
+        return trajectory(env_id, 9, steps=80, worlds=13, num_threads=threads,
+                          max_episode_steps=15, autoreset_mode=mode)
+
+    one = run(1)
+    assert all(same(one, run(threads)) for threads in (2, 3, 8))
 
 
 # ---- reset_mask ----

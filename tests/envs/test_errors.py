@@ -19,10 +19,12 @@ def test_step_before_reset(env_id):
     assert isinstance(shoal.ResetNeeded("x"), ValueError)
 
 
-def test_single_env_step_before_reset_is_caught_by_gymnasium(single_env_id):
+def test_single_env_step_before_reset(single_env_id):
     env = gymnasium.make(single_env_id)
-    with pytest.raises(gymnasium.error.ResetNeeded):
+    with pytest.raises(gymnasium.error.ResetNeeded):  # Gymnasium's OrderEnforcing wrapper
         env.step(env.action_space.sample())
+    with pytest.raises(shoal.ResetNeeded, match=r"Env.step\(\) was called before reset"):
+        env.unwrapped.step(env.action_space.sample())  # shoal's own check
 
 
 @pytest.mark.parametrize(
