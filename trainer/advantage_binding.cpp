@@ -1,7 +1,7 @@
 // torch binding of the CUDA advantage kernel (advantage_kernel.cu): checks the tensors and
 // launches on torch's current CUDA stream. Built on first use by advantage.py.
-#include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #include <torch/extension.h>
 
 extern "C" int shoal_advantage_launch(const float* values, const float* rewards,
@@ -34,7 +34,7 @@ void compute_advantages(torch::Tensor values, torch::Tensor rewards, torch::Tens
         ratios.data_ptr<float>(), next_value.data_ptr<float>(), out.data_ptr<float>(),
         values.size(0), static_cast<int>(values.size(1)), static_cast<float>(gamma),
         gamma_lambda, static_cast<float>(rho_clip), static_cast<float>(c_clip),
-        at::cuda::getCurrentCUDAStream().stream());
+        c10::cuda::getCurrentCUDAStream().stream());
     TORCH_CHECK(error == 0, "the advantage kernel failed to launch: ",
                 cudaGetErrorString(static_cast<cudaError_t>(error)));
 }

@@ -97,3 +97,46 @@ def test_random_parameters_and_actions(env_id, data):
         seed=data.draw(st.integers(0, 2**32), label="seed"),
         steps=data.draw(st.integers(1, 120), label="steps"),
     )
+
+
+ACTION_DTYPES = [np.int8, np.uint8, np.int16, np.int32, np.int64, np.uint64, np.float16,
+                 np.float32, np.float64, np.bool_, np.complex64]
+
+
+@pytest.mark.parametrize("continuous", [False, True])
+@settings(max_examples=150, deadline=None)
+@given(
+    dtype=st.sampled_from(ACTION_DTYPES),
+    shape=st.sampled_from([(), (3,), (4,), (4, 1), (1, 4), (4, 2), (8,)]),
+    values=st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), min_size=1,
+                    max_size=8),
+    strided=st.booleans(),
+)
+def test_any_action_array_is_stepped_or_refused_clearly(continuous, dtype, shape, values, strided):
+    """Whatever array comes in, step() either accepts it (exactly when it lies in the action
+    space) or raises ValueError/TypeError; the env stays usable either way."""
+    envs = gymnasium.make_vec("shoal/Breakout-v0", num_envs=4, continuous=continuous)
+    envs.reset(seed=0)
+    size = int(np.prod(shape))
+    raw = np.resize(np.array(values, dtype=np.float64), size * (2 if strided else 1))
+    with np.errstate(all="ignore"):
+        actions = raw.astype(dtype, casting="unsafe")
+    if strided:
+        actions = actions[::2]
+    actions = actions.reshape(shape)
+    valid = envs.action_space.contains(actions) if actions.dtype.kind in "iuf" else False
+    try:
+        envs.step(actions)
+        accepted = True
+    except (ValueError, TypeError):
+        accepted = False
+    if accepted:
+        assert actions.shape == envs.action_space.shape
+        if valid:
+            pass
+        else:  # accepted though Gymnasium's contains() says no: only a dtype difference
+            as_space = actions.astype(envs.action_space.dtype)
+            assert np.array_equal(as_space, actions) and envs.action_space.contains(as_space)
+    else:
+        assert not valid
+    envs.step(envs.action_space.sample())  # still usable
