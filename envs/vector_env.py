@@ -202,8 +202,6 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
         self._needs_reset = True
         self._seeded_once = False
 
-    # ---- buffers ----
-
     # ---- Gymnasium API ----
 
     def reset(
