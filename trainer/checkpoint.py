@@ -1,0 +1,78 @@
+"""Checkpoints: written atomically, read with `torch.load(weights_only=True)`.
+
+A checkpoint is a dict of tensors and plain values only (no pickled classes), so loading one
+never runs code from the file:
+
+    {"model": state_dict, "optimizer": state_dict, "torch_rng_state": ByteTensor,
+     "step": int (agent-steps trained), "update": int, "config": dict (the resolved config)}
+
+`save_checkpoint` writes a temporary file in the checkpoint's own directory, flushes and
+fsyncs it, then renames it over the target with `os.replace`, which is atomic on POSIX and
+Windows: a reader (or a crash, or a full disk) sees the old checkpoint or the new one, never
+a torn file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    step: int,
+    config: dict[str, Any],
+    update: int = 0,
+) -> None:
+    """Write model and optimizer state, torch's RNG state, the step count and the config to
+    `path` atomically (the previous file at `path` survives any failure)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "torch_rng_state": torch.get_rng_state(),
+        "step": int(step),
+        "update": int(update),
+        "config": dict(config),
+    }
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            torch.save(checkpoint, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    sync_directory(path.parent)
+
+
+def sync_directory(directory: Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The checkpoint dict at `path`, loaded with weights_only=True (tensors and plain values
+    only). FileNotFoundError names the path when there is none."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    return torch.load(path, map_location=map_location, weights_only=True)
