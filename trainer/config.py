@@ -370,7 +370,9 @@ def toml_value(value: Any, key: str) -> str:
         return repr(value)  # shortest round-trip form, always with "." or "e"
     if isinstance(value, str):
         return toml_string(value)
-    raise TypeError(f"to_toml: {key} must be a str, int, float, bool or dict, got {type(value).__name__}")
+    raise TypeError(
+        f"to_toml: {key} must be a str, int, float, bool or dict, got {type(value).__name__}"
+    )
 
 
 def toml_string(text: str) -> str:

@@ -105,7 +105,8 @@ def train(config: Config, run_dir: str | Path, quiet: bool = False) -> dict[str,
         for update in range(1, num_updates + 1):
             if config.anneal_lr:  # cosine from learning_rate down to 0 over the run
                 progress = (update - 1) / num_updates
-                optimizer.param_groups[0]["lr"] = config.learning_rate * 0.5 * (1 + math.cos(math.pi * progress))
+                lr_now = config.learning_rate * 0.5 * (1 + math.cos(math.pi * progress))
+                optimizer.param_groups[0]["lr"] = lr_now
 
             # ---- rollout: horizon steps of every env row ----
             with torch.inference_mode():
@@ -172,11 +173,14 @@ def train(config: Config, run_dir: str | Path, quiet: bool = False) -> dict[str,
 
                     mb_advantages = b_advantages[mb]
                     if config.norm_adv:
-                        mb_advantages = (mb_advantages - mb_advantages.mean()) / (mb_advantages.std() + 1e-8)
+                        mb_advantages = ((mb_advantages - mb_advantages.mean())
+                                         / (mb_advantages.std() + 1e-8))
 
                     # Policy loss: the clipped surrogate objective
                     pg_loss1 = -mb_advantages * ratio
-                    pg_loss2 = -mb_advantages * torch.clamp(ratio, 1 - config.clip_coef, 1 + config.clip_coef)
+                    pg_loss2 = -mb_advantages * torch.clamp(
+                        ratio, 1 - config.clip_coef, 1 + config.clip_coef
+                    )
                     pg_loss = torch.max(pg_loss1, pg_loss2).mean()
 
                     # Value loss
@@ -284,7 +288,8 @@ def bootstrap_truncations(
     if rows.size == 0:
         return
     final_obs = torch.from_numpy(np.stack(infos["final_obs"][rows])).to(rewards.device)
-    rewards[torch.from_numpy(rows).to(rewards.device)] += gamma * get_value(final_obs).to(rewards.dtype)
+    bootstrap = gamma * get_value(final_obs).to(rewards.dtype)
+    rewards[torch.from_numpy(rows).to(rewards.device)] += bootstrap
 
 
 @torch.no_grad()
@@ -381,7 +386,9 @@ def evaluate(
     config = config_from_dict(checkpoint["config"], "the checkpoint's config")
     torch.set_num_threads(config.torch_threads)
     torch.manual_seed(seed)
-    device = torch.device(config.device if config.device == "cpu" or torch.cuda.is_available() else "cpu")
+    # A checkpoint trained on a GPU plays on the CPU where there is none.
+    on_gpu = config.device != "cpu" and torch.cuda.is_available()
+    device = torch.device(config.device if on_gpu else "cpu")
     probe = make_envs(config)
     agents = getattr(probe, "agents_per_world", 1)
     probe.close()

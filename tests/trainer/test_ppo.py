@@ -164,12 +164,12 @@ def first_episode_returns(envs, act, seed: int) -> np.ndarray:
 
 def test_ppo_learns_tiny_snake_far_better_than_random(tmp_path):
     # Two epochs, so the later-epoch V-trace advantages are exercised too. Over seeds 0-4 the
-    # trained policy eats 8 to 11 food on average (returns 8.2 to 10.8); random play dies
-    # at once (about -0.9).
-    config = tiny_snake("--num-envs", "64", "--total-timesteps", "61440", "--update-epochs", "2",
+    # trained policy's mean return is 9.2 to 12.2 (float32 and bfloat16 alike): it eats about
+    # ten food; random play dies almost at once (about -0.9).
+    config = tiny_snake("--num-envs", "64", "--total-timesteps", "81920", "--update-epochs", "2",
                         "--minibatch-size", "512", "--learning-rate", "3e-3", "--seed", "1")
     summary = ppo.train(config, tmp_path, quiet=True)
-    assert summary["global_step"] == 61440
+    assert summary["global_step"] == 81920
 
     checkpoint = load_checkpoint(tmp_path / "checkpoints" / "final.pt")
     trained = ppo.evaluate(checkpoint, episodes=64, seed=100)["return_mean"]
@@ -178,7 +178,7 @@ def test_ppo_learns_tiny_snake_far_better_than_random(tmp_path):
     random = first_episode_returns(
         envs, lambda obs: torch.randint(0, 4, (64,), generator=generator).int().numpy(), seed=100
     ).mean()
-    assert random < 0 and trained > random + 4.0, (trained, random)
+    assert random < 0 and trained > random + 6.0, (trained, random)
 
 
 def test_same_seed_same_metrics(tmp_path):
