@@ -4,7 +4,7 @@ cython_ext/breakout.pyx; everything else (buffers, seeding, autoreset, time limi
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import gymnasium
 import numpy as np

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from shoal.trainer.advantage import compute_advantages, reference_advantages
+from shoal.trainer.files import write_text_atomically
 
 
 def median_seconds(function, repeats: int) -> float:
@@ -102,9 +103,7 @@ def main() -> None:
               f"{row['speedup']:>9.1f}x{row['kernel_bytes_per_second'] / 1e9:>12.2f}"
               f"{row['share_of_copy_bandwidth']:>11.0%}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    temporary = args.json.with_suffix(".tmp")
-    temporary.write_text(json.dumps({"machine": machine, "results": results}, indent=2))
-    temporary.replace(args.json)
+    write_text_atomically(args.json, json.dumps({"machine": machine, "results": results}, indent=2))
     print(f"wrote {args.json}")
 
 

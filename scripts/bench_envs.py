@@ -1,10 +1,8 @@
 """Agent-steps per second of every registered shoal env.
 
-For each id, num_envs and num_threads: build the native vector env with `gymnasium.make_vec`,
-draw random actions up front, and time `step()` (the full Python step, validation and result
-copies included) over several repeats; the median is reported. The `core` column times the
-native loop alone (`envs.core.step()` on the same buffers), which bounds what the wrapper can
-reach. Prints a table and writes JSON.
+For each id, num_envs and num_threads: the median over repeats of the full Python `step()`
+and of the native loop alone (`core only`), timed by shoal.trainer.bench (the same loop as
+`shoal bench`). Prints a table and writes JSON.
 
     python scripts/bench_envs.py                                  # every id, 1024 envs, 1 thread
     python scripts/bench_envs.py --num-envs 4096 --threads 1 2    # thread scaling
@@ -21,8 +19,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse
 import json
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import gymnasium
@@ -30,6 +26,8 @@ import numpy as np
 
 import shoal
 from shoal._ext.core import openmp_available
+from shoal.trainer.bench import bench_env
+from shoal.trainer.files import write_text_atomically
 
 
 def cpu_model() -> str:
@@ -40,49 +38,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
-
-
-def time_steps(step, actions: list, steps: int, repeats: int) -> list[float]:
-    """Seconds per `steps` calls of step(actions[i % len]) for each repeat."""
-    for i in range(min(steps, 50)):  # warm-up: caches, branch predictors, first episodes
-        step(actions[i % len(actions)])
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for i in range(steps):
-            step(actions[i % len(actions)])
-        seconds.append(time.perf_counter() - start)
-    return seconds
-
-
-def bench(env_id: str, num_envs: int, threads: int, steps: int, repeats: int, copy: bool) -> dict:
-    envs = gymnasium.make_vec(env_id, num_envs=num_envs, num_threads=threads, copy=copy)
-    envs.reset(seed=0)
-    space = envs.action_space
-    space.seed(0)
-    actions = [space.sample() for _ in range(64)]
-    full = time_steps(envs.step, actions, steps, repeats)
-
-    core, action_buffer = envs.core, envs.buffers.actions
-
-    def core_step(batch):
-        action_buffer[...] = batch
-        core.step()
-
-    native = time_steps(core_step, actions, steps, repeats)
-    envs.close()
-    per_second = [num_envs * steps / s for s in full]
-    return {
-        "env_id": env_id,
-        "num_envs": num_envs,
-        "num_threads": threads,
-        "copy": copy,
-        "steps": steps,
-        "repeats": repeats,
-        "steps_per_second_median": statistics.median(per_second),
-        "steps_per_second_all": per_second,
-        "core_steps_per_second_median": statistics.median(num_envs * steps / s for s in native),
-    }
 
 
 def main() -> None:
@@ -120,7 +75,8 @@ def main() -> None:
     for env_id in args.envs:
         for num_envs in args.num_envs:
             for threads in args.threads:
-                row = bench(env_id, num_envs, threads, args.steps, args.repeats, not args.no_copy)
+                row = bench_env(env_id, num_envs, threads, args.steps, args.repeats,
+                                copy=not args.no_copy)
                 results.append(row)
                 print(
                     f"{env_id.removeprefix('shoal/'):<22}{num_envs:>9}{threads:>8}"
@@ -128,9 +84,7 @@ def main() -> None:
                     f"{row['core_steps_per_second_median'] / 1e6:>12.2f} M"
                 )
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    temporary = args.json.with_suffix(".tmp")
-    temporary.write_text(json.dumps({"machine": machine, "results": results}, indent=2))
-    temporary.replace(args.json)  # atomic: a reader never sees half a file
+    write_text_atomically(args.json, json.dumps({"machine": machine, "results": results}, indent=2))
     print(f"wrote {args.json}")
 
 

@@ -134,29 +134,19 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    """Time envs.step with random actions drawn up front, as scripts/bench_envs.py does."""
-    import gymnasium
+    """Time envs.step with random actions drawn up front (shoal.trainer.bench)."""
+    from shoal.trainer.bench import bench_env
 
     config = load_config(args.env)
     num_envs = args.num_envs or config.num_envs
     threads = args.threads or config.num_threads
     try:
-        envs = gymnasium.make_vec(config.env_id, num_envs=num_envs, num_threads=threads,
-                                  **config.env)
+        result = bench_env(config.env_id, num_envs, threads, args.steps, repeats=1,
+                           core_only=False, **config.env)
     except (TypeError, ValueError) as error:
         fail(f"{config.env_id}: {error}")
-    envs.reset(seed=0)
-    envs.action_space.seed(0)
-    actions = [envs.action_space.sample() for _ in range(64)]
-    for i in range(min(args.steps, 50)):  # warm-up: caches, first episodes
-        envs.step(actions[i % len(actions)])
-    start = time.perf_counter()
-    for i in range(args.steps):
-        envs.step(actions[i % len(actions)])
-    seconds = time.perf_counter() - start
-    envs.close()
     print(f"{config.env_id}: {num_envs} envs, {threads} threads, {args.steps} steps: "
-          f"{num_envs * args.steps / seconds / 1e6:.2f} M agent-steps/s")
+          f"{result['steps_per_second_median'] / 1e6:.2f} M agent-steps/s")
     return 0
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import shoal
+from shoal.trainer.files import write_text_atomically
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_FILE = CONFIG_DIR / "default.toml"
@@ -388,4 +389,4 @@ def toml_string(text: str) -> str:
 
 
 def save_config(config: Config, path: str | Path) -> None:
-    Path(path).write_text(to_toml(config.to_dict()))
+    write_text_atomically(path, to_toml(config.to_dict()))

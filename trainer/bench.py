@@ -1,0 +1,76 @@
+"""Agent-steps per second of shoal's vector envs: the one timing loop behind
+scripts/bench_envs.py and `shoal bench`. torch-free.
+
+Random actions are drawn up front from the batched action space; `step()` is timed over
+several repeats after a warm-up, with the full Python call (action checks, the native step,
+fresh result arrays, episode infos). The `core` times run the native loop alone
+(`envs.core.step()` on the same buffers), which bounds what the Python wrapper can reach.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium
+
+import shoal  # noqa: F401  (registers the shoal ids)
+
+
+def time_steps(step: Callable[[Any], Any], actions: list, steps: int, repeats: int) -> list[float]:
+    """Seconds per `steps` calls of step(actions[i % len]) for each repeat."""
+    for i in range(min(steps, 50)):  # warm-up: caches, branch predictors, first episodes
+        step(actions[i % len(actions)])
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for i in range(steps):
+            step(actions[i % len(actions)])
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def bench_env(
+    env_id: str,
+    num_envs: int,
+    threads: int,
+    steps: int,
+    repeats: int,
+    copy: bool = True,
+    core_only: bool = True,
+    **env_kwargs: Any,
+) -> dict[str, Any]:
+    """Median agent-steps/s of `step()` (and of the native loop alone when core_only)."""
+    envs = gymnasium.make_vec(env_id, num_envs=num_envs, num_threads=threads, copy=copy,
+                              **env_kwargs)
+    try:
+        envs.reset(seed=0)
+        envs.action_space.seed(0)
+        actions = [envs.action_space.sample() for _ in range(64)]
+        per_second = [num_envs * steps / s for s in time_steps(envs.step, actions, steps, repeats)]
+        result: dict[str, Any] = {
+            "env_id": env_id,
+            "num_envs": num_envs,
+            "num_threads": threads,
+            "copy": copy,
+            "steps": steps,
+            "repeats": repeats,
+            "steps_per_second_median": statistics.median(per_second),
+            "steps_per_second_all": per_second,
+        }
+        if core_only:
+            core, action_buffer = envs.core, envs.buffers.actions
+
+            def core_step(batch: Any) -> None:
+                action_buffer[...] = batch
+                core.step()
+
+            native = time_steps(core_step, actions, steps, repeats)
+            result["core_steps_per_second_median"] = statistics.median(
+                num_envs * steps / s for s in native
+            )
+        return result
+    finally:
+        envs.close()
