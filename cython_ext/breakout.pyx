@@ -24,7 +24,7 @@
 #               ball. Clearing the second wall (score 864) ends the episode (terminated).
 #   a step      `frameskip` frames with the same action. Each frame the paddle moves first,
 #               then the ball. The reward is the points scored during the step, times
-#               reward_scale.
+#               reward_scale, minus lost_ball_penalty for each ball lost during it.
 #
 # Collisions are exact at any speed: within a frame the ball moves from event to event in
 # time order. Walls and bricks lie on one grid of 32 x 12-pixel cells (the side walls are the
@@ -34,7 +34,7 @@
 # swept test of its own. Touching a face is not crossing it: a ball that ends a frame exactly
 # on a face crosses it, and reflects, in the next frame.
 cimport cython
-from libc.math cimport INFINITY, ceilf, fabsf, floorf
+from libc.math cimport INFINITY, ceilf, fabsf, floorf, isfinite
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 
@@ -392,11 +392,12 @@ cdef class BreakoutCore(VectorCore):
     cdef readonly int frameskip
     cdef readonly bint continuous
     cdef readonly float reward_scale
+    cdef readonly float lost_ball_penalty
     # State: one table per world (one agent per world, so world == row).
     cdef BreakoutWorld* worlds
 
     def __cinit__(self, int num_worlds, int agents_per_world, *, int frameskip, bint continuous,
-                  float reward_scale):
+                  float reward_scale, float lost_ball_penalty=0.0):
         # The Python game validates with clear messages; these checks only keep a direct
         # caller from corrupting memory.
         if agents_per_world != 1:
@@ -406,6 +407,7 @@ cdef class BreakoutCore(VectorCore):
         self.frameskip = frameskip
         self.continuous = continuous
         self.reward_scale = reward_scale
+        self.lost_ball_penalty = lost_ball_penalty
         self.observation_bytes = OBSERVATION_SIZE * sizeof(float)
         self.num_game_stats = 2  # score, perf
         self.worlds = <BreakoutWorld*>calloc(num_worlds, sizeof(BreakoutWorld))
@@ -445,7 +447,7 @@ cdef class BreakoutCore(VectorCore):
             return
         cdef BreakoutWorld* w = &self.worlds[world]
         cdef float velocity = self.paddle_velocity(world)
-        cdef int score_before = w.score, frame
+        cdef int score_before = w.score, balls_before = w.balls_left, frame
         cdef BallOutcome outcome
         cdef float x, y
         # The moving parts live in locals (registers) through the frames; the rare frame that
@@ -473,7 +475,8 @@ cdef class BreakoutCore(VectorCore):
                 self.terminations[world] = 1
                 break
         w.paddle_x, w.ball_x, w.ball_y = paddle_x, ball_x, ball_y
-        self.rewards[world] = (w.score - score_before) * self.reward_scale
+        self.rewards[world] = ((w.score - score_before) * self.reward_scale
+                               - (balls_before - w.balls_left) * self.lost_ball_penalty)
 
     cdef void write_observation(self, int row, char* out) noexcept nogil:
         # Every number scaled so the Box bounds are exact: positions by the field's size,
@@ -494,6 +497,30 @@ cdef class BreakoutCore(VectorCore):
     cdef void write_game_stats(self, int row, double* out) noexcept nogil:
         out[0] = self.worlds[row].score
         out[1] = self.worlds[row].score / <double>MAX_SCORE
+
+    # ---- Snapshots (get_state / set_state, never per step) ----
+
+    cdef dict game_state_views(self):
+        # A BreakoutWorld holds no pointer: its bytes are the whole state of a table.
+        cdef Py_ssize_t size = sizeof(BreakoutWorld)
+        table_bytes = <unsigned char[:self.num_worlds * size]><unsigned char*>self.worlds
+        return {"worlds": np.asarray(table_bytes).reshape(self.num_worlds, size)}
+
+    cdef check_game_state(self, dict arrays):
+        # Every index the rules derive from a table is bounds-checked (is_solid, clamp_index),
+        # so any bytes are memory-safe; only a NaN or infinite position could reach an
+        # undefined float-to-int conversion (cell_of).
+        cdef const unsigned char[:, ::1] tables = arrays["worlds"]
+        cdef const BreakoutWorld* w
+        cdef int world
+        for world in range(self.num_worlds):
+            w = <const BreakoutWorld*>&tables[world, 0]
+            if not (isfinite(w.paddle_x) and isfinite(w.paddle_half_width)
+                    and isfinite(w.ball_x) and isfinite(w.ball_y)
+                    and isfinite(w.ball_vx) and isfinite(w.ball_vy)):
+                raise ValueError(
+                    f"state['game.worlds'] holds a non-finite position or velocity in world {world}"
+                )
 
     # ---- Python-level inspection and test setters (never per step) ----
 

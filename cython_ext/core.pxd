@@ -2,7 +2,8 @@
 # episode accounting and threading for every shoal game.
 #
 # A game is a subclass of VectorCore that adds only its rules, by overriding the five hooks
-# below. The layout every game shares:
+# below, and two more that let get_state / set_state snapshot its state. The layout every game
+# shares:
 #
 #   world   one independent simulation with its own Rng (a Breakout table, a Snake arena).
 #   row     one agent; the vector env's rows are the agents of all worlds, world by world:
@@ -73,7 +74,19 @@ cdef class VectorCore:
     # Write the game's num_game_stats statistics of the row's episode that just ended.
     cdef void write_game_stats(self, int row, double* out) noexcept nogil
 
+    # ---- Snapshot hooks a game overrides (with the GIL, from get_state / set_state) ----
+    # The game's whole state as named numpy arrays that view its own memory, never copies:
+    # get_state copies them out, set_state copies checked arrays in. Everything a later step
+    # reads must be there, and no pointer (pointers are rebuilt by the constructor). A change
+    # to what they hold (a struct's fields) bumps STATE_FORMAT_VERSION (core.pyx).
+    cdef dict game_state_views(self)
+    # Raise ValueError unless `arrays` (named, typed and shaped like the views, C-contiguous
+    # and aligned) is a state the rules can run from without reading or writing outside the
+    # core's memory. Called before set_state writes anything.
+    cdef check_game_state(self, dict arrays)
+
     # ---- The shared loop ----
     cdef void step_world_and_account(self, int world) noexcept nogil
     cdef void start_new_episode(self, int row) noexcept nogil
     cdef void start_episode(self, int row) noexcept nogil
+    cdef dict state_views(self)  # the loop's and the game's (prefixed "game.")

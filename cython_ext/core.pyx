@@ -43,6 +43,39 @@ def openmp_available():
     return bool(SHOAL_HAS_OPENMP)
 
 
+#: Version of the layout of get_state. Bump it whenever what a state holds changes (a field
+#: added to a game's struct included), so that an older state is refused, never misread.
+STATE_FORMAT_VERSION = 1
+#: Appended to every refusal of a state: what a state can be loaded into.
+STATE_SCOPE = "a state loads only into an env of the same game, arguments and shoal build"
+
+
+def checked_state_arrays(state, layout):
+    """The arrays of `state` named in `layout` ({name: (dtype, shape)}), each checked for its
+    dtype and shape and made C-contiguous and aligned (copied only where it is not).
+
+    Accepts anything numpy converts (a CPU torch tensor, too). Raises ValueError naming the
+    missing entries, or the entry whose dtype or shape differs.
+    """
+    missing = [name for name in layout if name not in state]
+    if missing:
+        raise ValueError(f"the state lacks {missing}; {STATE_SCOPE}")
+    arrays = {}
+    for name, (dtype, shape) in layout.items():
+        array = np.asarray(state[name])
+        if array.dtype != dtype:
+            raise ValueError(
+                f"state[{name!r}] must have dtype {np.dtype(dtype)}, got {array.dtype}; "
+                f"{STATE_SCOPE}"
+            )
+        if array.shape != shape:
+            raise ValueError(
+                f"state[{name!r}] must have shape {shape}, got {array.shape}; {STATE_SCOPE}"
+            )
+        arrays[name] = np.require(array, requirements="CA")
+    return arrays
+
+
 def raw_bytes(name, array, dtype, Py_ssize_t nbytes):
     """The bytes of `array` itself, checked: never a copy, which the loop would outlive."""
     if not isinstance(array, np.ndarray):
@@ -222,6 +255,56 @@ cdef class VectorCore:
                 ended += self.episode_ended[row]
         return ended
 
+    # ---- Snapshots (Python-facing, never per step) ----
+
+    def state_layout(self):
+        """{name: (dtype, shape)} of every array get_state returns; fixed at construction."""
+        return {name: (view.dtype, view.shape) for name, view in self.state_views().items()}
+
+    def get_state(self):
+        """Copies of the core's whole state: the loop's per-world Rngs and per-row episode
+        accounting, and the game's state (names prefixed "game."). See state_views."""
+        return {name: view.copy() for name, view in self.state_views().items()}
+
+    def set_state(self, state):
+        """Load a state get_state returned, from a core of the same game and sizes.
+
+        Everything is checked before anything is written, so a refused state (ValueError)
+        leaves the core as it was.
+        """
+        views = self.state_views()
+        extra = sorted(set(state) - set(views))
+        if extra:
+            raise ValueError(f"the state has unknown entries {extra}; {STATE_SCOPE}")
+        arrays = checked_state_arrays(state, self.state_layout())
+        # PCG32 needs an odd increment (rng.pxd); an even one can only come from damage.
+        increments = arrays["rngs"].view(np.uint64)[:, 1]
+        if not (increments & 1).all():
+            raise ValueError(
+                f"state['rngs'] holds invalid generators (even increments) for worlds "
+                f"{np.flatnonzero((increments & 1) == 0)[:8].tolist()}"
+            )
+        self.check_game_state({
+            name[len("game."):]: array for name, array in arrays.items() if name.startswith("game.")
+        })
+        for name, view in views.items():
+            view[...] = arrays[name]
+
+    cdef dict state_views(self):
+        # Views of the core's own memory, alive only during one get_state / set_state call.
+        # The bound buffers (observations, awaiting_reset, ...) are the wrapper's to save.
+        cdef Py_ssize_t rows = self.num_rows
+        rng_bytes = <unsigned char[:self.num_worlds * sizeof(Rng)]><unsigned char*>self.rngs
+        views = {
+            "rngs": np.asarray(rng_bytes).reshape(self.num_worlds, sizeof(Rng)),
+            "resetting": np.asarray(<unsigned char[:rows]>self.resetting).view(np.bool_),
+            "episode_returns": np.asarray(<double[:rows]>self.episode_returns),
+            "episode_lengths": np.asarray(<long long[:rows]>self.episode_lengths).view(np.int64),
+        }
+        for name, view in self.game_state_views().items():
+            views[f"game.{name}"] = view
+        return views
+
     def _require_bound(self):
         if self.observations == NULL:
             raise RuntimeError("the vector core has no buffers bound; call bind() first")
@@ -320,3 +403,12 @@ cdef class VectorCore:
 
     cdef void write_game_stats(self, int row, double* out) noexcept nogil:
         pass
+
+    cdef dict game_state_views(self):
+        # No silent default: a game that forgot its state would restore wrongly.
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement game_state_views: its state cannot be saved"
+        )
+
+    cdef check_game_state(self, dict arrays):
+        pass  # for games whose rules are memory-safe on any bytes of their state

@@ -416,6 +416,79 @@ cdef class SnakeCore(VectorCore):
         out[0] = self.snakes[row].length  # score
         out[1] = self.snakes[row].food_eaten
 
+    # ---- Snapshots (get_state / set_state, never per step) ----
+
+    cdef dict game_state_views(self):
+        cdef Py_ssize_t cells = self.num_worlds * self.cells_per_world
+        grid_shape = (self.num_worlds, self.padded_height, self.stride)
+        snake_bytes = <unsigned char[:self.num_rows * sizeof(Snake)]><unsigned char*>self.snakes
+        world_bytes = <unsigned char[:self.num_worlds * sizeof(World)]><unsigned char*>self.worlds
+        # A World holds pointers into the grids, fixed at construction: only its food count
+        # is state, viewed in place across the structs.
+        cdef Py_ssize_t food_offset = <char*>&self.worlds[0].food_count - <char*>self.worlds
+        food_count_bytes = np.asarray(world_bytes).reshape(self.num_worlds, sizeof(World))[
+            :, food_offset:food_offset + sizeof(int)]
+        return {
+            "snakes": np.asarray(snake_bytes).reshape(self.num_rows, sizeof(Snake)),
+            "tiles": np.asarray(<short[:cells]>self.tile_memory).reshape(grid_shape),
+            "toward_head": np.asarray(
+                <unsigned char[:cells]>self.direction_memory).reshape(grid_shape),
+            "food_count": food_count_bytes.view(np.intc)[:, 0],
+        }
+
+    cdef check_game_state(self, dict arrays):
+        # The rules index the grids from heads, tails and the body directions without bounds
+        # checks, trusting the walls to stop every head: a state must keep the walls whole,
+        # every head and tail on the field and every body a chain of its own tiles.
+        tiles, toward_head = arrays["tiles"], arrays["toward_head"]
+        field = np.zeros((self.padded_height, self.stride), np.bool_)
+        field[self.vision:self.vision + self.height, self.vision:self.vision + self.width] = True
+        if not (tiles[:, ~field] == WALL).all():
+            raise ValueError("state['game.tiles'] has a gap in the walls around the field")
+        if (toward_head > LEFT).any():
+            raise ValueError("state['game.toward_head'] holds a direction other than 0 to 3")
+        cdef const unsigned char[:, ::1] snake_bytes = arrays["snakes"]
+        cdef const short[:, :, ::1] grids = tiles
+        cdef const unsigned char[:, :, ::1] directions = toward_head
+        cdef const Snake* snake
+        cdef int row
+        for row in range(self.num_rows):
+            snake = <const Snake*>&snake_bytes[row, 0]
+            if (snake.world != row // self.agents_per_world
+                    or snake.tile != SNAKE_TILE + row % self.agents_per_world):
+                problem = "belongs to another row"
+            elif snake.status not in (DEAD, ALIVE, UNPLACED) or snake.direction > LEFT:
+                problem = "has an unknown status or direction"
+            elif not (self.on_field(snake.head) and self.on_field(snake.tail)):
+                problem = "has its head or tail off the field"  # read even when it is dead
+            elif snake.status == ALIVE:
+                problem = self.body_problem(
+                    snake, &grids[snake.world, 0, 0], &directions[snake.world, 0, 0])
+            else:
+                problem = None
+            if problem is not None:
+                raise ValueError(f"state['game.snakes']: the snake of row {row} {problem}")
+
+    cdef str body_problem(self, const Snake* snake, const short* grid, const unsigned char* toward):
+        # Walk the body as remove_body and the moving tail do, from the tail to the head.
+        if not 1 <= snake.length <= self.width * self.height:
+            return f"has length {snake.length}"
+        cdef int cell = snake.tail, segment
+        for segment in range(snake.length):
+            if not self.on_field(cell) or grid[cell] != snake.tile:
+                return "has a body that is not a chain of its own tiles"
+            if segment < snake.length - 1:
+                cell += self.step_offset[toward[cell]]
+        if cell != snake.head:
+            return "has a body that does not end at its head"
+        return None
+
+    cdef bint on_field(self, int cell) noexcept:
+        if not 0 <= cell < self.cells_per_world:
+            return False
+        cdef int x = cell % self.stride - self.vision, y = cell // self.stride - self.vision
+        return 0 <= x < self.width and 0 <= y < self.height
+
     # ---- Python-level inspection and test setters (never per step) ----
 
     def _check_world(self, world):

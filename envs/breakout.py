@@ -37,11 +37,20 @@ class BreakoutGame(Game):
     #: to clear both walls, while an agent that only keeps the ball alive is cut off.
     default_max_episode_steps: ClassVar[int | None] = 10_000
 
-    def __init__(self, *, frameskip: int = 4, continuous: bool = False, reward_scale: float = 1.0):
+    def __init__(
+        self,
+        *,
+        frameskip: int = 4,
+        continuous: bool = False,
+        reward_scale: float = 1.0,
+        lost_ball_penalty: float = 0.0,
+    ):
         self.frameskip = check_int("frameskip", frameskip, 1, MAX_FRAMESKIP)
         self.continuous = check_bool("continuous", continuous)
         # Negative rewards for bricks would make no game; 0 turns rewards off (stats remain).
         self.reward_scale = check_reward("reward_scale", reward_scale, low=0.0)
+        # A penalty, so not negative: a reward for losing balls would make no game either.
+        self.lost_ball_penalty = check_reward("lost_ball_penalty", lost_ball_penalty, low=0.0)
 
     def observation_space(self) -> gymnasium.spaces.Box:
         low, high = observation_bounds()
@@ -59,6 +68,7 @@ class BreakoutGame(Game):
             frameskip=self.frameskip,
             continuous=self.continuous,
             reward_scale=self.reward_scale,
+            lost_ball_penalty=self.lost_ball_penalty,
         )
 
 
@@ -122,7 +132,14 @@ class BreakoutEnv(ShoalEnv):
 
     The points of the bricks broken during the step, times `reward_scale` (default 1.0): 7
     for the top two rows, 4 for the middle two, 1 for the bottom two (432 per wall, 864 for
-    both).
+    both); minus `lost_ball_penalty` (default 0) for each ball lost during the step.
+
+    Why the penalty exists: a lost ball is served again at once, so with the points alone
+    losing a ball costs nothing until the last one, hundreds of steps later, which a
+    discount of 0.99 cannot see. A learner then has almost no signal for catching the ball
+    (PPO's return stays at a random player's ~9); `shoal train breakout` sets the penalty
+    (trainer/configs/breakout.toml). The `score` statistic counts points only, whatever the
+    penalty.
 
     ## Starting State
 
@@ -146,15 +163,17 @@ class BreakoutEnv(ShoalEnv):
 
     ```python
     import gymnasium, shoal
-    env = gymnasium.make("shoal/Breakout-v0", frameskip=4, continuous=False, reward_scale=1.0)
+    env = gymnasium.make("shoal/Breakout-v0", frameskip=4, continuous=False, reward_scale=1.0,
+                         lost_ball_penalty=0.0)
     envs = gymnasium.make_vec("shoal/Breakout-v0", num_envs=1024, num_threads=4)
     ```
 
-    | Argument       | Default | Meaning                                                   |
-    |----------------|---------|-----------------------------------------------------------|
-    | `frameskip`    | 4       | frames per step with the same action, 1 to 8              |
-    | `continuous`   | False   | a `Box(-1, 1, (1,))` paddle velocity instead of 3 actions |
-    | `reward_scale` | 1.0     | multiplies every reward; in [0, 1e6] (0: no reward)       |
+    | Argument            | Default | Meaning                                                   |
+    |---------------------|---------|-----------------------------------------------------------|
+    | `frameskip`         | 4       | frames per step with the same action, 1 to 8              |
+    | `continuous`        | False   | a `Box(-1, 1, (1,))` paddle velocity instead of 3 actions |
+    | `reward_scale`      | 1.0     | multiplies the points; in [0, 1e6] (0: no points reward)  |
+    | `lost_ball_penalty` | 0.0     | subtracted from the reward per lost ball; in [0, 1e6]     |
 
     Shared by every shoal env: `max_episode_steps` (None for no limit), `render_mode`, and for
     `make_vec` also `autoreset_mode` (`AutoresetMode.NEXT_STEP`, `SAME_STEP` or `DISABLED`)

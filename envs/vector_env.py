@@ -12,7 +12,9 @@ copy the actions, one call into the core (GIL released), then copies of the resu
 from __future__ import annotations
 
 import dataclasses
+import json
 import warnings
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import gymnasium
@@ -20,7 +22,12 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from shoal._ext.core import openmp_available
+from shoal._ext.core import (
+    STATE_FORMAT_VERSION,
+    STATE_SCOPE,
+    checked_state_arrays,
+    openmp_available,
+)
 from shoal.game import Game
 from shoal.validation import check_bool, check_int
 
@@ -37,6 +44,28 @@ MAX_EPISODE_STEPS = 2**62
 SEED_LIMIT = 2**64
 #: max_episode_steps default: the game's own time limit (None means no time limit).
 GAME_DEFAULT: Any = "game default"
+
+
+#: The buffers a state holds: those that carry over from one call to the next (the final
+#: observations and the actions are written afresh before they are read).
+BUFFERS_IN_STATE = (
+    "observations",
+    "rewards",
+    "terminations",
+    "truncations",
+    "episode_ended",
+    "awaiting_reset",
+    "episode_stats",
+)
+
+
+def text_array(text: str) -> np.ndarray:
+    """Text as a uint8 array: a state holds numpy arrays only (torch.load weights_only)."""
+    return np.frombuffer(text.encode(), np.uint8).copy()
+
+
+def array_text(array: np.ndarray) -> str:
+    return array.tobytes().decode()
 
 
 class ResetNeeded(gymnasium.error.ResetNeeded, ValueError):
@@ -269,6 +298,126 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
                 infos,
             )
         return self.buffers.observations, self.buffers.rewards, self.buffers.terminations, self.buffers.truncations, infos
+
+    # ---- Snapshots ----
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """The env's complete state as named numpy arrays (copies), for set_state.
+
+        It holds what a state must match (format version, game, game parameters, num_envs,
+        agents per world, autoreset mode, time limit), the native state (every world's game
+        state and Rng, each row's episode return and length), the buffers that carry over
+        from one call to the next (observations, last rewards and flags, ended and
+        awaiting-reset rows, episode statistics) and whether a reset is needed. Only numpy
+        arrays, so it converts to torch tensors for torch.save. docs/api.md lists the entries.
+        """
+        self._check_open()
+        state = self._state_header()
+        state["needs_reset"] = np.array(self._needs_reset)
+        state["seeded_once"] = np.array(self._seeded_once)
+        for name in BUFFERS_IN_STATE:
+            state[name] = getattr(self.buffers, name).copy()
+        state.update(self.core.get_state())
+        return state
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Continue exactly from `state`, which get_state returned in an env made with the same
+        id, num_envs, game parameters, autoreset mode and time limit, by the same shoal build
+        (num_threads and copy may differ). The current observations are state["observations"].
+
+        Raises ValueError naming what differs (or is damaged), and then changes nothing.
+        """
+        self._check_open()
+        if not isinstance(state, Mapping):
+            raise TypeError(
+                f"state must be a dict of arrays from get_state, got {type(state).__name__}"
+            )
+        self._check_state_header(state)  # first: "another game" says more than "a wrong size"
+        core_layout = self.core.state_layout()
+        layout = {
+            "needs_reset": (np.dtype(np.bool_), ()),
+            "seeded_once": (np.dtype(np.bool_), ()),
+            **{name: (getattr(self.buffers, name).dtype, getattr(self.buffers, name).shape)
+               for name in BUFFERS_IN_STATE},
+            **core_layout,
+        }
+        extra = sorted(set(state) - set(layout) - set(self._state_header()))
+        if extra:
+            raise ValueError(f"the state has unknown entries {extra}; {STATE_SCOPE}")
+        arrays = checked_state_arrays(state, layout)
+        # The core checks its part and writes it only when all of it is sound; nothing is
+        # written before, and nothing written after can fail.
+        self.core.set_state({name: arrays[name] for name in core_layout})
+        if self.copy:
+            # The user may hold the current observation buffer: restore into a new one.
+            self._use_new_observation_buffer(np.empty_like(self.buffers.observations))
+        for name in BUFFERS_IN_STATE:
+            getattr(self.buffers, name)[...] = arrays[name]
+        self._needs_reset = bool(arrays["needs_reset"])
+        self._seeded_once = bool(arrays["seeded_once"])
+
+    def _state_header(self) -> dict[str, np.ndarray]:
+        """What a state must match to be loaded here."""
+        return {
+            "format_version": np.array(STATE_FORMAT_VERSION, np.int64),
+            "game_name": text_array(self.game_class.__name__),
+            "game_parameters": text_array(json.dumps(self.game.parameters(), sort_keys=True)),
+            "num_envs": np.array(self.num_envs, np.int64),
+            "agents_per_world": np.array(self.agents_per_world, np.int64),
+            "autoreset_mode": np.array(AUTORESET_CODES[self.autoreset_mode], np.int64),
+            "max_episode_steps": np.array(self.max_episode_steps or 0, np.int64),
+        }
+
+    def _check_state_header(self, state: Mapping[str, Any]) -> None:
+        mine = self._state_header()
+        missing = [name for name in mine if name not in state]
+        if missing:
+            raise ValueError(f"the state lacks {missing}: it is not a state from get_state")
+        theirs = {name: np.asarray(state[name]) for name in mine}
+        for name, value in theirs.items():
+            # The texts' lengths vary; their contents are compared below.
+            if value.dtype != mine[name].dtype or value.ndim != mine[name].ndim:
+                raise ValueError(
+                    f"state[{name!r}] must be a {mine[name].ndim}-d {mine[name].dtype} array, "
+                    f"got a {value.ndim}-d {value.dtype} array"
+                )
+        version = int(theirs["format_version"])
+        if version != STATE_FORMAT_VERSION:
+            raise ValueError(
+                f"the state has format version {version}, this shoal reads version "
+                f"{STATE_FORMAT_VERSION}; {STATE_SCOPE}"
+            )
+        try:
+            game = array_text(theirs["game_name"])
+            parameters = json.loads(array_text(theirs["game_parameters"]))
+            if not isinstance(parameters, dict):
+                raise ValueError(f"a dict was expected, got {type(parameters).__name__}")
+        except ValueError as error:  # also UnicodeDecodeError and JSONDecodeError
+            raise ValueError(f"the state's game name or parameters are damaged: {error}") from None
+        my_game = self.game_class.__name__
+        if game != my_game:
+            raise ValueError(f"the state is of the game {game}, this env runs {my_game}")
+        my_parameters = self.game.parameters()
+        differences = [
+            f"{name} is {parameters.get(name, 'absent')} in the state, "
+            f"{my_parameters.get(name, 'absent')} here"
+            for name in sorted(parameters.keys() | my_parameters.keys())
+            if parameters.get(name, "absent") != my_parameters.get(name, "absent")
+        ]
+        if differences:
+            raise ValueError(f"the state's game parameters differ: {'; '.join(differences)}")
+        mode_names = {code: mode.name for mode, code in AUTORESET_CODES.items()}
+        for name, show in (
+            ("num_envs", str),
+            ("agents_per_world", str),
+            ("autoreset_mode", lambda code: mode_names.get(code, f"code {code}")),
+            ("max_episode_steps", lambda steps: str(steps or None)),
+        ):
+            value, my_value = int(theirs[name]), int(mine[name])
+            if value != my_value:
+                raise ValueError(
+                    f"the state has {name}={show(value)}, this env has {name}={show(my_value)}"
+                )
 
     def render(self) -> None:
         """Rendering arrives with shoal.render; with render_mode=None there is nothing to draw."""

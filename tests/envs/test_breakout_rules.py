@@ -34,12 +34,13 @@ class Table:
     """A core bound to its own buffers, as the wrappers bind it; world 0 unless told."""
 
     def __init__(self, num_worlds=1, *, frameskip=4, continuous=False, reward_scale=1.0,
-                 autoreset=DISABLED, seed=0):
+                 lost_ball_penalty=0.0, autoreset=DISABLED, seed=0):
         n = num_worlds
         self.core = BreakoutCore(n, 1, frameskip=frameskip, continuous=continuous,
-                                 reward_scale=reward_scale)
+                                 reward_scale=reward_scale, lost_ball_penalty=lost_ball_penalty)
         self.core.configure(autoreset, 0, 1)
-        game = BreakoutGame(frameskip=frameskip, continuous=continuous, reward_scale=reward_scale)
+        game = BreakoutGame(frameskip=frameskip, continuous=continuous, reward_scale=reward_scale,
+                            lost_ball_penalty=lost_ball_penalty)
         self.buffers = CoreBuffers.bind(self.core, game.observation_space(), game.action_space())
         self.core.seed_worlds(np.arange(seed, seed + n, dtype=np.uint64), np.ones(n, np.uint8))
         self.core.reset()
@@ -236,6 +237,19 @@ def test_losing_a_ball_serves_the_next_and_the_last_terminates():
     assert table.observations[0, 6] == 0
     assert table.episode_ended[0]
     assert 0 <= table.observations[0, 3] <= 1  # the last ball's last place, inside the field
+
+
+def test_each_lost_ball_costs_the_penalty_and_the_score_counts_points_only():
+    table = Table(reward_scale=2.0, lost_ball_penalty=3.0)
+    table.clear_bricks((5, 5))
+    table.aim_up_at(5, 5)
+    reward, _ = table.step()
+    assert reward == 2.0 * 1  # the penalty touches nothing but lost balls
+    for _ in range(4):
+        assert lose_ball(table) == (-3.0, False)
+    assert lose_ball(table) == (-3.0, True)  # the last ball too
+    ret, length, score, perf = table.episode_stats[:, 0]
+    assert ret == 2.0 - 5 * 3.0 and score == 1 and perf == pytest.approx(1 / 864)
 
 
 def test_episode_statistics_are_score_and_perf():
@@ -728,6 +742,9 @@ def test_spaces(game_module):
         ({"reward_scale": float("nan")}, ValueError),
         ({"reward_scale": float("inf")}, ValueError),
         ({"reward_scale": "1"}, TypeError),
+        ({"lost_ball_penalty": -1.0}, ValueError),
+        ({"lost_ball_penalty": float("nan")}, ValueError),
+        ({"lost_ball_penalty": None}, TypeError),
     ],
 )
 def test_bad_parameters_are_refused_with_their_name(game_module, kwargs, error):
