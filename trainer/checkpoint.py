@@ -4,7 +4,13 @@ A checkpoint is a dict of tensors and plain values only (no pickled classes), so
 never runs code from the file:
 
     {"model": state_dict, "optimizer": state_dict, "torch_rng_state": ByteTensor,
-     "step": int (agent-steps trained), "update": int, "config": dict (the resolved config)}
+     "step": int (agent-steps trained), "update": int, "config": dict (the resolved config),
+     ...extra}
+
+The trainer's extra entries (trainer/ppo.py, training_state) make a run resumable exactly:
+"envs" (each vector env's native state, ShoalVectorEnv.get_state, as uint8/int tensors),
+"rollout" (the next observations, episode starts, LSTM state and action mask the next
+rollout begins from), "episodes" (episode sums since the last log) and "wall_time".
 
 `save_checkpoint` writes a temporary file in the checkpoint's own directory, flushes and
 fsyncs it, then renames it over the target with `os.replace`, which is atomic on POSIX and
@@ -25,10 +31,11 @@ from shoal.trainer.files import write_atomically
 def save_checkpoint(
     path: str | Path,
     model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
+    optimizer: Any,  # a torch optimizer or shoal.trainer.optimizers.Optimizers: a state_dict()
     step: int,
     config: dict[str, Any],
     update: int = 0,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     """Write model and optimizer state, torch's RNG state, the step count and the config to
     `path` atomically (the previous file at `path` survives any failure)."""
@@ -39,6 +46,7 @@ def save_checkpoint(
         "step": int(step),
         "update": int(update),
         "config": dict(config),
+        **(extra or {}),
     }
     write_atomically(path, lambda file: torch.save(checkpoint, file))
 

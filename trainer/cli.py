@@ -1,8 +1,11 @@
 """The `shoal` command line.
 
     shoal train ENV [--config FILE] [--run-dir DIR] [--key value ...]
+    shoal train ENV --resume RUN_DIR
+    torchrun --nproc-per-node N -m shoal.trainer.cli train ENV ...   (data parallel)
     shoal eval  ENV --checkpoint PATH [--episodes N] [--deterministic] [--seed S]
     shoal bench ENV [--num-envs N] [--threads T] [--steps S]
+    shoal reproduce ENV [--seed S] [--run-dir DIR] [--total-timesteps N] [--reference-root DIR]
 
 ENV is a short name (breakout, snake, snake_arena or snakearena) or a full id
 (shoal/Breakout-v0). `train` resolves its settings as configs/default.toml < the env's file <
@@ -10,13 +13,18 @@ ENV is a short name (breakout, snake, snake_arena or snakearena) or a full id
 underscores, values are TOML literals (--total-timesteps 5e6, --anneal-lr false) and dotted
 keys set env parameters (--env.width 8).
 
-torch is imported only inside `train` and `eval`: `shoal bench` needs shoal, gymnasium and
-numpy alone. A bad setting, a bad value or a missing checkpoint prints one line and exits 2.
+`reproduce` trains with the env's reference config (trainer/reference/<env>/config.toml) and
+compares the run with the reference band (trainer/reference.py): exit status 0 inside, 1 outside.
+
+torch is imported only inside `train`, `eval` and `reproduce`: `shoal bench` needs shoal,
+gymnasium and numpy alone. A bad setting, a bad value, a missing checkpoint or a missing
+reference prints one line and exits 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -35,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_train(args, extra)
         if args.command == "eval":
             return run_eval(args)
+        if args.command == "reproduce":
+            return run_reproduce(args)
         return run_bench(args)
     except ConfigError as error:
         fail(str(error))
@@ -57,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--run-dir", type=Path,
                        help="where config.toml, metrics.csv and checkpoints/ go "
                             "(default: runs/<env>-<YYYYmmdd-HHMMSS>)")
+    train.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                       help="continue the run in RUN_DIR from its checkpoints/latest.pt, with "
+                            "its own settings (no --config or --key value); a resumed CPU run "
+                            "matches an uninterrupted one")
 
     evaluate = commands.add_parser("eval", allow_abbrev=False,
                                    help="play a checkpoint's policy and report its returns")
@@ -73,6 +87,28 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--num-envs", type=positive_int, help="default: the env's config")
     bench.add_argument("--threads", type=positive_int, help="default: the env's config")
     bench.add_argument("--steps", type=positive_int, default=1000, help="vector steps timed")
+
+    reproduce = commands.add_parser(
+        "reproduce", allow_abbrev=False,
+        help="train with an env's reference config and compare the run with the reference",
+        description="Train with the env's reference config (trainer/reference/ENV/config.toml), "
+                    "then compare the run's final score with the band of the reference seeds "
+                    "and plot both (RUN_DIR/reproduce.png, needs matplotlib).",
+        epilog="exit status: 0 the run lies inside the reference band, 1 it lies outside, "
+               "2 bad input (an unknown env, no reference for it, a bad value)",
+    )
+    reproduce.add_argument("env", metavar="ENV")
+    reproduce.add_argument("--seed", type=int,
+                           help="the run's seed (default: the reference's first seed)")
+    reproduce.add_argument("--run-dir", type=Path,
+                           help="where the run and reproduce.png go "
+                                "(default: runs/<env>-reproduce-<YYYYmmdd-HHMMSS>)")
+    reproduce.add_argument("--total-timesteps", metavar="N",
+                           help="train for N steps instead of the reference's and compare on "
+                                "the steps both runs reach")
+    reproduce.add_argument("--reference-root", type=Path,
+                           help="the folder of <env>/ references (default: the shipped "
+                                "trainer/reference/)")
     return parser
 
 
@@ -95,16 +131,55 @@ def fail(message: str) -> NoReturn:
 
 
 def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
+    name, env_id = resolve_env(args.env)
+    if args.resume is not None:
+        return run_resume(args, overrides, env_id)
     config = load_config(args.env, args.config, overrides)
-    name, _ = resolve_env(args.env)
     run_dir = args.run_dir or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
     from shoal.trainer.ppo import train  # torch only from here on
 
-    summary = train(config, run_dir)
+    report_training(train(config, run_dir), run_dir)
+    return 0
+
+
+def run_resume(args: argparse.Namespace, overrides: list[str], env_id: str) -> int:
+    if overrides or args.config is not None or args.run_dir is not None:
+        fail("--resume continues a run with its own settings: drop --config, --run-dir and "
+             "--key value")
+    from shoal.trainer.checkpoint import load_checkpoint  # torch only from here on
+    from shoal.trainer.config import config_from_dict
+    from shoal.trainer.ppo import train
+
+    path = args.resume / "checkpoints" / "latest.pt"
+    checkpoint = read_checkpoint(path, load_checkpoint)
+    config = config_from_dict(checkpoint["config"], f"the config of {path}")
+    if config.env_id != env_id:
+        fail(f"{args.resume} trained {config.env_id}, not {env_id}")
+    if checkpoint["update"] >= config.num_updates:
+        fail(f"{args.resume} already finished ({checkpoint['update']} of {config.num_updates} updates)")
+    report_training(train(config, args.resume, resume=checkpoint), args.resume)
+    return 0
+
+
+def report_training(summary: dict, run_dir: Path) -> None:
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
+        return
     print(f"done: {summary['global_step']:,} steps in {summary['total_wall_time']:.1f} s "
           f"({summary['mean_sps']:,.0f} steps/s); checkpoints in {Path(run_dir) / 'checkpoints'}")
-    return 0
+
+
+def read_checkpoint(path: Path, load_checkpoint) -> dict:
+    """The checkpoint at path, or exit 2 with one line saying why it cannot be read."""
+    try:
+        checkpoint = load_checkpoint(path)
+    except FileNotFoundError as error:
+        fail(str(error))
+    except Exception as error:  # a torn, foreign or non-checkpoint file
+        fail(f"cannot read checkpoint {path}: {type(error).__name__}: {error}")
+    if not isinstance(checkpoint, dict) or "config" not in checkpoint or "model" not in checkpoint:
+        fail(f"{path} is not a shoal checkpoint (no model and config)")
+    return checkpoint
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -113,14 +188,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from shoal.trainer.checkpoint import load_checkpoint  # torch only from here on
     from shoal.trainer.ppo import evaluate
 
-    try:
-        checkpoint = load_checkpoint(args.checkpoint)
-    except FileNotFoundError as error:
-        fail(str(error))
-    except Exception as error:  # a torn, foreign or non-checkpoint file
-        fail(f"cannot read checkpoint {args.checkpoint}: {type(error).__name__}: {error}")
-    if not isinstance(checkpoint, dict) or "config" not in checkpoint or "model" not in checkpoint:
-        fail(f"{args.checkpoint} is not a shoal checkpoint (no model and config)")
+    checkpoint = read_checkpoint(args.checkpoint, load_checkpoint)
     trained_on = checkpoint["config"].get("env_id")
     if trained_on != env_id:
         fail(f"checkpoint {args.checkpoint} was trained on {trained_on}, not {env_id}")
@@ -148,6 +216,35 @@ def run_bench(args: argparse.Namespace) -> int:
     print(f"{config.env_id}: {num_envs} envs, {threads} threads, {args.steps} steps: "
           f"{result['steps_per_second_median'] / 1e6:.2f} M agent-steps/s")
     return 0
+
+
+def run_reproduce(args: argparse.Namespace) -> int:
+    from shoal.trainer import reference as references
+
+    reference = references.load_reference(args.env, args.reference_root
+                                          or references.REFERENCE_ROOT)
+    seed = reference.seeds[0] if args.seed is None else args.seed
+    overrides = ["--seed", str(seed), "--display", "auto"]
+    if args.total_timesteps is not None:
+        overrides += ["--total-timesteps", args.total_timesteps]
+    config = load_config(args.env, reference.config_file, overrides)
+    run_dir = args.run_dir or (
+        Path("runs") / f"{reference.name}-reproduce-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+
+    from shoal.trainer.ppo import train  # torch only from here on
+
+    train(config, run_dir)
+    run = references.read_curve(Path(run_dir) / "metrics.csv")
+    comparison = references.compare(reference, run, seed)
+    print(references.describe(comparison, reference))
+    plot = Path(run_dir) / "reproduce.png"
+    try:
+        references.plot_reference(reference, plot, run, run_label=f"this run (seed {seed})")
+        print(f"  plot: {plot}")
+    except ModuleNotFoundError as error:
+        print(f"  no plot: {error}")
+    return 0 if comparison.inside else 1
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_FILE = CONFIG_DIR / "default.toml"
 
 POLICIES = ("mlp", "grid")
+OPTIMIZERS = ("adam", "muon")
+DISPLAYS = ("auto", "bar", "lines", "none")
 ACTIVATIONS = ("tanh", "relu")
 PRECISIONS = ("auto", "float32", "bfloat16")
 #: make_vec arguments the trainer sets itself; the [env] table must not hold them.
@@ -64,6 +66,10 @@ class Config:
     device: str
     log_interval: int
     checkpoint_interval: int
+    display: str
+    tensorboard: bool
+    wandb: bool
+    wandb_project: str
     # PPO
     horizon: int
     learning_rate: float
@@ -80,7 +86,13 @@ class Config:
     ent_coef: float
     max_grad_norm: float
     norm_adv: bool
+    optimizer: str
     adam_eps: float
+    weight_decay: float
+    prio_alpha: float
+    prio_beta0: float
+    max_microbatch_size: int
+    overlap_rollout: bool
     # policy
     policy: str
     hidden_size: int
@@ -88,6 +100,9 @@ class Config:
     embedding_dim: int
     channels: int
     precision: str
+    normalize_observations: bool
+    lstm: bool
+    lstm_size: int
     # keyword arguments of gymnasium.make_vec for the game (its parameters, max_episode_steps)
     env: dict[str, Any]
 
@@ -306,8 +321,14 @@ def check_ranges(config: Config) -> None:
 
     for key in ("num_envs", "num_threads", "total_timesteps", "torch_threads", "log_interval",
                 "horizon", "update_epochs", "minibatch_size", "hidden_size", "embedding_dim",
-                "channels"):
+                "channels", "lstm_size"):
         need(getattr(config, key) >= 1, key, ">= 1")
+    need(config.max_microbatch_size >= 0, "max_microbatch_size", ">= 0 (0: no cap)")
+    for key in ("weight_decay", "prio_alpha"):
+        need(getattr(config, key) >= 0, key, ">= 0")
+    need(0.0 <= config.prio_beta0 <= 1.0, "prio_beta0", "in [0, 1]")
+    need(config.optimizer in OPTIMIZERS, "optimizer", f"one of {OPTIMIZERS}")
+    need(config.display in DISPLAYS, "display", f"one of {DISPLAYS}")
     need(config.seed >= 0, "seed", ">= 0")
     need(config.checkpoint_interval >= 0, "checkpoint_interval", ">= 0 (0: only at the end)")
     for key in ("learning_rate", "clip_coef", "max_grad_norm", "adam_eps", "rho_clip", "c_clip"):

@@ -13,17 +13,35 @@ rollout, the advantages, the minibatch loop with the losses, logging and checkpo
   the next episode's first observation, so every step of the rollout is a real transition.
   A truncated step (time limit) is not a failure: its reward gets gamma * V(final
   observation) added and the step is marked done, so the bootstrap uses the real next state.
+- Overlap (overlap_rollout): the rows are two vector envs of half the rows each; while one
+  half's envs step in a worker thread (the native step releases the GIL), the policy acts
+  for the other half, so neither waits for the other.
+- Minibatches are drawn from "units": single samples for a feed-forward policy with
+  uniform sampling (a shuffle of every (row, step)), whole segments for an LSTM (trained
+  through each segment from the state it started with) or with prioritized sampling
+  (prio_alpha > 0: P(segment) ~ (sum_t |A_t|)^alpha, drawn with replacement and weighted by
+  (N P)^-beta, beta annealed from prio_beta0 to 1).
 - update_epochs > 1 reuses the batch: before each later epoch the advantages are recomputed
   with the current policy's probability ratios, clipped by rho_clip and c_clip (V-trace), so
   they follow the policy that is being updated. The values stay those of the rollout.
-- Reproducible: torch's generator (seeded once) draws every action and every minibatch
-  permutation, and envs.reset(seed=seed) seeds the worlds; a CPU run with the same seed and
-  torch_threads writes the same metrics.csv (times aside).
+- A minibatch larger than max_microbatch_size samples accumulates its gradient over several
+  forward/backward passes (a memory cap that leaves the update unchanged).
+- Data parallel under torchrun (trainer/distributed.py): each rank steps its own envs,
+  DistributedDataParallel averages the gradients, rank 0 logs and checkpoints.
+- Reproducible: torch's generator (seeded once) draws every action and every minibatch,
+  and the envs are seeded from the seed; a CPU run with the same seed and torch_threads
+  writes the same metrics.csv (times aside), and a run resumed from a checkpoint
+  (`resume=`) continues exactly like the uninterrupted run: the checkpoint holds the
+  envs' native state too.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import csv
+import gc
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -40,6 +58,10 @@ import shoal  # noqa: F401  (registers the shoal ids)
 from shoal.trainer.advantage import compute_advantages
 from shoal.trainer.checkpoint import save_checkpoint
 from shoal.trainer.config import Config, ConfigError, config_from_dict, save_config
+from shoal.trainer.display import RunDisplay, check_optional_packages
+from shoal.trainer.distributed import Distributed, rank_device, setup_distributed
+from shoal.trainer.files import write_text_atomically
+from shoal.trainer.optimizers import make_optimizer
 from shoal.trainer.policies import ActorCritic, count_parameters, make_policy, resolve_precision
 
 #: Columns of metrics.csv, one row per log.
@@ -49,197 +71,245 @@ METRIC_COLUMNS = (
     "policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac",
     "explained_variance", "grad_norm", "learning_rate",
 )  # fmt: skip
+LOSS_NAMES = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac", "grad_norm")
 
 
-def train(config: Config, run_dir: str | Path, quiet: bool = False) -> dict[str, float]:
+def train(
+    config: Config,
+    run_dir: str | Path,
+    quiet: bool = False,
+    resume: dict[str, Any] | None = None,
+    stop_after_updates: int | None = None,
+) -> dict[str, float]:
     """Train a policy with PPO as `config` says; write config.toml, metrics.csv and
-    checkpoints/ under `run_dir`. Returns the last metrics row and the run's mean SPS."""
-    torch.set_num_threads(config.torch_threads)
-    torch.manual_seed(config.seed)
-    device = torch.device(config.device)
+    checkpoints/ under `run_dir`. Returns the last metrics row and the run's mean SPS.
 
-    envs = make_envs(config)
+    resume: a checkpoint of this run (load_checkpoint(run_dir/checkpoints/latest.pt)) to
+    continue from; metrics.csv keeps its rows up to the checkpoint's update.
+    stop_after_updates: end after this many updates of this call, as an interruption would
+    (checkpoints/latest.pt is written), e.g. to time-box a job; resume continues it."""
+    check_optional_packages(tensorboard=config.tensorboard, wandb=config.wandb)
+    distributed = setup_distributed(config.device)
     try:
-        policy = make_policy(config, envs.single_observation_space, envs.single_action_space, device)
+        return train_process(config, Path(run_dir), quiet, resume, stop_after_updates, distributed)
+    finally:
+        if distributed.enabled:
+            # DistributedDataParallel's reducer sits in reference cycles; collected after its
+            # process group is gone, it aborts the process at exit.
+            gc.collect()
+        distributed.close()
+
+
+def train_process(
+    config: Config,
+    run_dir: Path,
+    quiet: bool,
+    resume: dict[str, Any] | None,
+    stop_after_updates: int | None,
+    distributed: Distributed,
+) -> dict[str, float]:
+    torch.set_num_threads(config.torch_threads)
+    torch.manual_seed(config.seed + distributed.rank)
+    device = rank_device(config.device, distributed)
+
+    envs = EnvRows(config)
+    try:
+        policy = make_policy(config, envs.observation_space, envs.action_space, device)
     except ValueError as error:  # a policy that does not fit the env's spaces
         envs.close()
         raise ConfigError(str(error)) from None
-    optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate, eps=config.adam_eps)
-    to_env_actions = env_action_converter(envs.single_action_space, device)
-    run_dir = Path(run_dir)  # created only once the settings proved good
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, run_dir / "config.toml")
+    optimizer = make_optimizer(config, policy)
+    trainee: nn.Module = policy  # what the gradient steps call: DDP's wrapper when distributed
+    if distributed.enabled:
+        # Buffers (the normalizer's statistics) are kept identical by all-reducing their
+        # updates, so DDP need not broadcast them on every call.
+        trainee = nn.parallel.DistributedDataParallel(policy, broadcast_buffers=False)
+    if distributed.is_main:  # created only once the settings proved good
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir / "config.toml")
 
     # ---- storage: [segments, horizon], segment i is env row i ----
     segments, horizon = config.num_envs, config.horizon
     batch_size, minibatch_size = config.batch_size, config.minibatch_size
-    obs_shape = envs.single_observation_space.shape
-    action_space = envs.single_action_space
-    obs = torch.zeros((segments, horizon, *obs_shape),
-                      dtype=torch_dtype(envs.single_observation_space.dtype), device=device)
-    if isinstance(action_space, gymnasium.spaces.Discrete):
-        actions = torch.zeros((segments, horizon), dtype=torch.long, device=device)
-    else:
-        actions = torch.zeros((segments, horizon, *action_space.shape), device=device)
-    logprobs = torch.zeros((segments, horizon), device=device)
-    rewards = torch.zeros((segments, horizon), device=device)
-    dones = torch.zeros((segments, horizon), device=device)
-    values = torch.zeros((segments, horizon), device=device)
-    ones = torch.ones((segments, horizon), device=device)  # the ratios of the first epoch
-
-    metrics_log = MetricsLog(run_dir / "metrics.csv")
-    episodes = EpisodeStats()
+    storage = RolloutStorage(config, envs, policy, device)
     num_updates = config.num_updates
-    if not quiet:
-        print(f"{config.env_id}: {num_updates} updates of {segments} x {horizon} steps, "
-              f"policy {config.policy} with {count_parameters(policy):,} parameters "
-              f"({resolve_precision(config.precision, device)}), run dir {run_dir}")
+    units = SampleUnits(config, policy.recurrent)
 
+    first_update = 1
     global_step = 0
-    start_time = last_log_time = time.perf_counter()
-    last_log_step = 0
-    next_obs_array, _ = envs.reset(seed=config.seed)
-    next_obs = torch.from_numpy(next_obs_array).to(device)
+    elapsed_before = 0.0  # wall time of the run before this call (a resumed run)
+    episodes = EpisodeStats()
+    if resume is not None:
+        first_update, global_step, elapsed_before = restore(resume, policy, optimizer, envs,
+                                                           storage, episodes, config)
+    else:
+        storage.start(envs.reset(config.seed + distributed.rank * config.num_envs))
+    last_update = num_updates if stop_after_updates is None else min(
+        num_updates, first_update - 1 + stop_after_updates)
+
+    display = RunDisplay(
+        mode="none" if quiet else config.display, total_steps=num_updates * batch_size * distributed.world_size,
+        run_dir=run_dir, config=config.to_dict(), tensorboard=config.tensorboard,
+        wandb=config.wandb, wandb_project=config.wandb_project,
+        is_main_process=distributed.is_main,
+    )
+    metrics_log = MetricsLog(run_dir / "metrics.csv", keep_until_update=first_update - 1) \
+        if distributed.is_main else None
+    display.header(
+        f"{config.env_id}: {num_updates} updates of {segments} x {horizon} steps"
+        f"{f' x {distributed.world_size} ranks' if distributed.enabled else ''}, "
+        f"policy {config.policy}{' + LSTM' if policy.recurrent else ''} with "
+        f"{count_parameters(policy):,} parameters ({resolve_precision(config.precision, device)}), "
+        f"{envs.describe()}, run dir {run_dir}"
+        + (f", resumed at update {first_update}" if resume is not None else "")
+    )
+
+    start_time = last_log_time = time.perf_counter() - elapsed_before
+    last_log_step = global_step
     row: dict[str, float] = {}
+    ones = torch.ones((segments, horizon), device=device)  # the ratios of the first epoch
+    update = first_update - 1
+    failed = True
     try:
-        for update in range(1, num_updates + 1):
+        for update in range(first_update, last_update + 1):
+            progress = (update - 1) / num_updates
             if config.anneal_lr:  # cosine from learning_rate down to 0 over the run
-                progress = (update - 1) / num_updates
-                lr_now = config.learning_rate * 0.5 * (1 + math.cos(math.pi * progress))
-                optimizer.param_groups[0]["lr"] = lr_now
+                optimizer.set_learning_rate(config.learning_rate * 0.5 * (1 + math.cos(math.pi * progress)))
 
             # ---- rollout: horizon steps of every env row ----
             with torch.inference_mode():
-                for step in range(horizon):
-                    obs[:, step] = next_obs
-                    action, logprob, _, value = policy.get_action_and_value(next_obs)
-                    actions[:, step] = action
-                    logprobs[:, step] = logprob
-                    values[:, step] = value
-
-                    next_obs_array, reward, terminations, truncations, infos = envs.step(
-                        to_env_actions(action)
-                    )
-                    reward = torch.from_numpy(reward).to(device)
-                    if truncations.any():
-                        bootstrap_truncations(reward, terminations, truncations, infos,
-                                              policy.get_value, config.gamma)
-                    rewards[:, step] = reward
-                    dones[:, step] = torch.from_numpy(terminations | truncations).to(device)
-                    next_obs = torch.from_numpy(next_obs_array).to(device)
-                    episodes.add(infos)
-                next_value = policy.get_value(next_obs)
-            global_step += batch_size
+                storage.collect(envs, policy, episodes)
+            global_step += batch_size * distributed.world_size
 
             # ---- advantages: GAE (all ratios 1 on the first epoch) ----
             advantages = compute_advantages(
-                values, rewards, dones, ones, next_value, gamma=config.gamma,
-                gae_lambda=config.gae_lambda, rho_clip=config.rho_clip, c_clip=config.c_clip,
+                storage.values, storage.rewards, storage.dones, ones, storage.next_value,
+                gamma=config.gamma, gae_lambda=config.gae_lambda,
+                rho_clip=config.rho_clip, c_clip=config.c_clip,
             )
-            returns = advantages + values
 
-            # ---- update: minibatches over the flattened (segment, step) samples ----
-            b_obs = obs.reshape(batch_size, *obs_shape)
-            b_actions = actions.reshape(batch_size, *actions.shape[2:])
-            b_logprobs = logprobs.reshape(-1)
-            b_values = values.reshape(-1)
-            sums = dict.fromkeys(("policy_loss", "value_loss", "entropy", "approx_kl",
-                                  "clipfrac", "grad_norm"), 0.0)
+            # ---- update: minibatches of units (samples or segments) ----
+            sums = dict.fromkeys(LOSS_NAMES, 0.0)
             minibatches = 0
+            beta = config.prio_beta0 + (1.0 - config.prio_beta0) * progress
             for epoch in range(config.update_epochs):
                 if epoch > 0:  # the policy moved: weigh the old data by the current ratios
-                    ratios = policy_ratios(policy, b_obs, b_actions, b_logprobs, minibatch_size)
+                    ratios = current_ratios(policy, storage, minibatch_size)
                     advantages = compute_advantages(
-                        values, rewards, dones, ratios.reshape(segments, horizon), next_value,
+                        storage.values, storage.rewards, storage.dones, ratios, storage.next_value,
                         gamma=config.gamma, gae_lambda=config.gae_lambda,
                         rho_clip=config.rho_clip, c_clip=config.c_clip,
                     )
-                    returns = advantages + values
-                b_advantages = advantages.reshape(-1)
-                b_returns = returns.reshape(-1)
-
-                permutation = torch.randperm(batch_size, device=device)
-                for start in range(0, batch_size, minibatch_size):
-                    mb = permutation[start:start + minibatch_size]
-                    _, newlogprob, entropy, newvalue = policy.get_action_and_value(
-                        b_obs[mb], b_actions[mb]
-                    )
-                    logratio = newlogprob - b_logprobs[mb]
-                    ratio = logratio.exp()
-                    with torch.no_grad():
-                        # http://joschu.net/blog/kl-approx.html
-                        approx_kl = ((ratio - 1) - logratio).mean()
-                        clipfrac = ((ratio - 1.0).abs() > config.clip_coef).float().mean()
-
-                    mb_advantages = b_advantages[mb]
-                    if config.norm_adv:
-                        mb_advantages = ((mb_advantages - mb_advantages.mean())
-                                         / (mb_advantages.std() + 1e-8))
-
-                    # Policy loss: the clipped surrogate objective
-                    pg_loss1 = -mb_advantages * ratio
-                    pg_loss2 = -mb_advantages * torch.clamp(
-                        ratio, 1 - config.clip_coef, 1 + config.clip_coef
-                    )
-                    pg_loss = torch.max(pg_loss1, pg_loss2).mean()
-
-                    # Value loss
-                    if config.clip_vloss:
-                        v_loss_unclipped = (newvalue - b_returns[mb]) ** 2
-                        v_clipped = b_values[mb] + torch.clamp(
-                            newvalue - b_values[mb], -config.clip_coef, config.clip_coef
-                        )
-                        v_loss_clipped = (v_clipped - b_returns[mb]) ** 2
-                        v_loss = 0.5 * torch.max(v_loss_unclipped, v_loss_clipped).mean()
-                    else:
-                        v_loss = 0.5 * ((newvalue - b_returns[mb]) ** 2).mean()
-
-                    entropy_loss = entropy.mean()
-                    loss = pg_loss - config.ent_coef * entropy_loss + v_loss * config.vf_coef
-
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    grad_norm = nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
-                    optimizer.step()
-
-                    for name, value in (("policy_loss", pg_loss), ("value_loss", v_loss),
-                                        ("entropy", entropy_loss), ("approx_kl", approx_kl),
-                                        ("clipfrac", clipfrac), ("grad_norm", grad_norm)):
-                        sums[name] += value.item()
+                returns = advantages + storage.values
+                order, weights = units.draw(advantages, config.prio_alpha, beta)
+                for minibatch in order.split(units.per_minibatch(minibatch_size)):
+                    losses = gradient_step(trainee, policy, optimizer, storage, units, minibatch,
+                                           weights, advantages, returns, config)
+                    for name, value in losses.items():
+                        sums[name] += value
                     minibatches += 1
+            # The next rollout normalises with statistics that include this batch; changed
+            # only now, so that this batch's gradient steps saw the rollout's normalisation.
+            policy.update_normalizer(storage.obs, reduce=distributed.all_reduce_sum)
 
             # ---- diagnostics, log, checkpoint ----
-            if update % config.log_interval == 0 or update == num_updates:
+            if update % config.log_interval == 0 or update == last_update:
                 now = time.perf_counter()
                 row = {
                     "update": update,
                     "global_step": global_step,
                     "wall_time": now - start_time,
                     "sps": (global_step - last_log_step) / (now - last_log_time),
-                    **episodes.means_and_clear(),
+                    **episodes.means_and_clear(distributed),
                     **{name: total / minibatches for name, total in sums.items()},
-                    "explained_variance": explained_variance(b_values, returns.reshape(-1)),
+                    "explained_variance": explained_variance(storage.values, returns),
                     "learning_rate": optimizer.param_groups[0]["lr"],
                 }
-                metrics_log.write(row)
+                if metrics_log is not None:
+                    metrics_log.write(row)
+                display.log(row)
                 last_log_time, last_log_step = now, global_step
-                if not quiet:
-                    print(format_log_line(row), flush=True)
-            if config.checkpoint_interval and update % config.checkpoint_interval == 0:
-                save_checkpoint(run_dir / "checkpoints" / "latest.pt", policy, optimizer,
-                                global_step, config.to_dict(), update)
+            if distributed.is_main and (
+                (config.checkpoint_interval and update % config.checkpoint_interval == 0)
+                or update == last_update
+            ):
+                names = ("latest.pt", "final.pt") if update == num_updates else ("latest.pt",)
+                extra = training_state(envs, storage, episodes, time.perf_counter() - start_time)
+                for name in names:
+                    save_checkpoint(run_dir / "checkpoints" / name, policy, optimizer,
+                                    global_step, config.to_dict(), update, extra)
+        failed = False
     finally:
         envs.close()
-        metrics_log.close()
+        ranks_agree = distributed.parameters_agree(policy) if not failed else False
+        if distributed.enabled and not failed:
+            display.header(f"parameters identical on all {distributed.world_size} ranks: {ranks_agree}")
+        display.close(failed=failed)
+        if metrics_log is not None:
+            metrics_log.close()
 
-    for name in ("latest.pt", "final.pt"):
-        save_checkpoint(run_dir / "checkpoints" / name, policy, optimizer, global_step,
-                        config.to_dict(), num_updates)
     wall_time = time.perf_counter() - start_time
-    return {**row, "mean_sps": global_step / wall_time, "total_wall_time": wall_time}
+    return {**row, "mean_sps": global_step / wall_time, "total_wall_time": wall_time,
+            "stopped_at_update": update, "ranks_agree": ranks_agree}
 
 
-# ---- the pieces of the loop ----
+# ---- the env rows: one vector env, or two halves that overlap with the policy ----
+
+
+class EnvRows:
+    """The num_envs rows of the run as one native vector env, or, with overlap_rollout, as two
+    of half the rows each (whole worlds: a multi-agent world never straddles the halves).
+    Row i is seeded with seed + i either way, so the halves play the episodes one env would.
+    `step_async(half, actions)` steps one half in a worker thread and returns a future."""
+
+    def __init__(self, config: Config):
+        probe = make_envs(config, num_envs=config.num_envs)
+        agents = getattr(probe, "agents_per_world", 1)
+        halves = 2 if config.overlap_rollout and config.num_envs % (2 * agents) == 0 else 1
+        self.overlap_refused = config.overlap_rollout and halves == 1
+        if halves == 1:
+            self.envs = [probe]
+        else:
+            probe.close()
+            self.envs = [make_envs(config, num_envs=config.num_envs // 2) for _ in range(2)]
+        size = config.num_envs // halves
+        self.rows = [slice(half * size, (half + 1) * size) for half in range(halves)]
+        self.observation_space = self.envs[0].single_observation_space
+        self.action_space = self.envs[0].single_action_space
+        self.worker = concurrent.futures.ThreadPoolExecutor(1) if halves == 2 else None
+
+    def describe(self) -> str:
+        if self.worker is not None:
+            return "envs in 2 halves overlapping the policy"
+        if self.overlap_refused:
+            return "envs in one batch (num_envs / 2 is not whole worlds: no overlap)"
+        return "envs in one batch"
+
+    def reset(self, seed: int) -> list[tuple[np.ndarray, dict[str, Any]]]:
+        return [envs.reset(seed=seed + rows.start) for envs, rows in zip(self.envs, self.rows)]
+
+    def step_async(self, half: int, actions: np.ndarray) -> concurrent.futures.Future:
+        if self.worker is None:  # one batch: step now, hand back a finished future
+            future: concurrent.futures.Future = concurrent.futures.Future()
+            future.set_result(self.envs[half].step(actions))
+            return future
+        return self.worker.submit(self.envs[half].step, actions)
+
+    def get_state(self) -> list[dict[str, np.ndarray]]:
+        return [envs.get_state() for envs in self.envs]
+
+    def set_state(self, states: list[dict[str, Any]]) -> None:
+        if len(states) != len(self.envs):
+            raise ValueError(f"the checkpoint holds {len(states)} env groups, this run has "
+                             f"{len(self.envs)}: resume with the run's own overlap_rollout")
+        for envs, state in zip(self.envs, states):
+            envs.set_state(state)
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.shutdown(wait=True)
+        for envs in self.envs:
+            envs.close()
 
 
 def make_envs(config: Config, num_envs: int | None = None) -> gymnasium.vector.VectorEnv:
@@ -254,6 +324,127 @@ def make_envs(config: Config, num_envs: int | None = None) -> gymnasium.vector.V
         )
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{config.env_id} rejects the env settings: {error}") from None
+
+
+# ---- the rollout ----
+
+
+class RolloutStorage:
+    """One update's experience, [segments, horizon] per quantity, on the training device, plus
+    what carries from one rollout to the next: the next observation, whether it starts an
+    episode, its action mask, and the LSTM state."""
+
+    def __init__(self, config: Config, envs: EnvRows, policy: ActorCritic, device: torch.device):
+        segments, horizon = config.num_envs, config.horizon
+        self.config, self.device = config, device
+        obs_space, action_space = envs.observation_space, envs.action_space
+        self.obs = torch.zeros((segments, horizon, *obs_space.shape),
+                               dtype=torch_dtype(obs_space.dtype), device=device)
+        if isinstance(action_space, gymnasium.spaces.Discrete):
+            self.actions = torch.zeros((segments, horizon), dtype=torch.long, device=device)
+        else:
+            self.actions = torch.zeros((segments, horizon, *action_space.shape), device=device)
+        self.logprobs = torch.zeros((segments, horizon), device=device)
+        self.rewards = torch.zeros((segments, horizon), device=device)
+        self.dones = torch.zeros((segments, horizon), device=device)
+        self.values = torch.zeros((segments, horizon), device=device)
+        self.starts = torch.zeros((segments, horizon), dtype=torch.bool, device=device)
+        self.next_value = torch.zeros(segments, device=device)
+        self.masks: torch.Tensor | None = None  # [segments, horizon, n] when the env gives action_mask
+        self.action_count = int(action_space.n) if isinstance(action_space, gymnasium.spaces.Discrete) else 0
+        # Carried between rollouts.
+        self.next_obs = torch.zeros((segments, *obs_space.shape), dtype=self.obs.dtype, device=device)
+        self.next_starts = torch.ones(segments, dtype=torch.bool, device=device)
+        self.next_mask: torch.Tensor | None = None
+        self.state = policy.initial_state(segments, device)  # the LSTM state before next_obs
+        self.first_state = None if self.state is None else self.state.clone()  # per segment
+        self.to_env_actions = env_action_converter(action_space, device)
+
+    def start(self, resets: list[tuple[np.ndarray, dict[str, Any]]]) -> None:
+        """Take the first observations (and action masks) from the envs' resets."""
+        for rows, (obs, infos) in zip(self.row_slices(len(resets)), resets):
+            self.next_obs[rows] = torch.from_numpy(obs).to(self.device)
+            self.take_mask(rows, infos)
+
+    def row_slices(self, halves: int) -> list[slice]:
+        size = self.next_obs.shape[0] // halves
+        return [slice(half * size, (half + 1) * size) for half in range(halves)]
+
+    def take_mask(self, rows: slice, infos: dict[str, Any]) -> None:
+        if "action_mask" not in infos:
+            return
+        if self.action_count == 0:
+            raise ConfigError("the env gives info['action_mask'] but its action space is not Discrete")
+        if self.next_mask is None:
+            segments, horizon = self.rewards.shape
+            self.next_mask = torch.ones((segments, self.action_count), dtype=torch.bool, device=self.device)
+            self.masks = torch.ones((segments, horizon, self.action_count), dtype=torch.bool, device=self.device)
+        self.next_mask[rows] = torch.as_tensor(np.asarray(infos["action_mask"], dtype=bool), device=self.device)
+
+    def collect(self, envs: EnvRows, policy: ActorCritic, episodes: EpisodeStats) -> None:
+        """Fill the storage with `horizon` steps of every row. With two halves, while the worker
+        thread steps one half's envs the policy acts for the other."""
+        halves = len(envs.envs)
+        if self.state is not None:
+            self.first_state.copy_(self.state)
+        pending: list[concurrent.futures.Future | None] = [None] * halves
+        horizon = self.rewards.shape[1]
+        for step in range(horizon + 1):
+            for half, rows in enumerate(envs.rows):
+                if pending[half] is not None:  # the half's previous step: record its outcome
+                    self.record(step - 1, rows, pending[half].result(), policy, episodes)
+                    pending[half] = None
+                if step == horizon:
+                    continue
+                self.obs[rows, step] = self.next_obs[rows]
+                self.starts[rows, step] = self.next_starts[rows]
+                mask = None
+                if self.next_mask is not None:
+                    mask = self.next_mask[rows]
+                    self.masks[rows, step] = mask
+                state = None if self.state is None else self.state[rows]
+                action, logprob, value, state = policy.act(
+                    self.next_obs[rows], state, self.next_starts[rows], mask)
+                if state is not None:
+                    self.state[rows] = state
+                self.actions[rows, step] = action
+                self.logprobs[rows, step] = logprob
+                self.values[rows, step] = value
+                pending[half] = envs.step_async(half, self.to_env_actions(action))
+        state = self.state
+        self.next_value = policy.value(self.next_obs, state, self.next_starts)
+
+    def record(self, step: int, rows: slice, outcome: tuple, policy: ActorCritic,
+               episodes: EpisodeStats) -> None:
+        """Store one step's rewards and dones for `rows`, bootstrapping truncations."""
+        next_obs, reward, terminations, truncations, infos = outcome
+        reward = torch.from_numpy(reward).to(self.device)
+        if truncations.any():
+            state = None if self.state is None else self.state[rows]
+            bootstrap_truncations(
+                reward, terminations, truncations, infos,
+                lambda final_obs, index: policy.value(
+                    final_obs, None if state is None else state[index]),
+                self.config.gamma,
+            )
+        ended = torch.from_numpy(terminations | truncations).to(self.device)
+        self.rewards[rows, step] = reward
+        self.dones[rows, step] = ended.float()
+        self.next_obs[rows] = torch.from_numpy(next_obs).to(self.device)
+        self.next_starts[rows] = ended
+        self.take_mask(rows, infos)
+        episodes.add(infos)
+
+    def units(self, unit_length: int) -> dict[str, torch.Tensor | None]:
+        """The storage viewed as [units, unit_length, ...] (segments split into units)."""
+        segments, horizon = self.rewards.shape
+        count = segments * horizon // unit_length
+
+        def view(tensor: torch.Tensor | None) -> torch.Tensor | None:
+            return None if tensor is None else tensor.reshape(count, unit_length, *tensor.shape[2:])
+
+        return {"obs": view(self.obs), "actions": view(self.actions), "logprobs": view(self.logprobs),
+                "values": view(self.values), "starts": view(self.starts), "masks": view(self.masks)}
 
 
 def torch_dtype(dtype: np.dtype) -> torch.dtype:
@@ -277,36 +468,170 @@ def bootstrap_truncations(
     terminations: np.ndarray,
     truncations: np.ndarray,
     infos: dict[str, Any],
-    get_value: Callable[[torch.Tensor], torch.Tensor],
+    get_value: Callable[..., torch.Tensor],
     gamma: float,
 ) -> None:
     """rewards[i] += gamma * V(final observation of row i), in place, for every row cut off by
     the time limit and not terminated on the same step: the value of the state it was cut off
     in stands for the rest of the episode (Pardo et al., 2018). The caller marks the step
-    done, so the advantage op does not bootstrap across the reset."""
+    done, so the advantage op does not bootstrap across the reset. `get_value(final_obs,
+    rows)` gets the rows' indices too (a recurrent policy needs their states)."""
     rows = np.flatnonzero(truncations & ~terminations)
     if rows.size == 0:
         return
     final_obs = torch.from_numpy(np.stack(infos["final_obs"][rows])).to(rewards.device)
-    bootstrap = gamma * get_value(final_obs).to(rewards.dtype)
-    rewards[torch.from_numpy(rows).to(rewards.device)] += bootstrap
+    index = torch.from_numpy(rows).to(rewards.device)
+    try:
+        value = get_value(final_obs, index)
+    except TypeError:  # a plain V(obs)
+        value = get_value(final_obs)
+    rewards[index] += gamma * value.to(rewards.dtype)
+
+
+# ---- the update ----
+
+
+class SampleUnits:
+    """What a minibatch is made of. Single samples (units of 1 step) for a feed-forward
+    policy with uniform sampling: a shuffle of all (row, step) pairs, the least correlated
+    minibatches. Whole segments (units of `horizon` steps) for an LSTM, which must run
+    through each segment in order, and for prioritized sampling, whose priorities are per
+    segment."""
+
+    def __init__(self, config: Config, recurrent: bool):
+        self.horizon = config.horizon
+        self.whole_segments = recurrent or config.prio_alpha > 0
+        self.length = config.horizon if self.whole_segments else 1
+        self.count = config.batch_size // self.length
+        self.microbatch_units = (max(1, config.max_microbatch_size // self.length)
+                                 if config.max_microbatch_size else self.count)
+
+    def per_minibatch(self, minibatch_size: int) -> int:
+        return max(1, minibatch_size // self.length)
+
+    def draw(self, advantages: torch.Tensor, prio_alpha: float, beta: float
+             ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(unit indices in the order the minibatches take them, importance weights per unit
+        or None). Uniform: a permutation. Prioritized: `count` draws with replacement."""
+        device = advantages.device
+        if prio_alpha == 0:
+            return torch.randperm(self.count, device=device), None
+        probabilities = segment_probabilities(advantages, prio_alpha)
+        order = torch.multinomial(probabilities, self.count, replacement=True)
+        return order, importance_weights(probabilities, beta)
+
+
+def segment_probabilities(advantages: torch.Tensor, prio_alpha: float) -> torch.Tensor:
+    """P(segment) = p_s / sum p, p_s = (sum_t |A_s,t|)^prio_alpha. prio_alpha = 0 gives exactly
+    1 / segments (0^0 = 1 too: an all-zero segment is as likely as any)."""
+    priorities = advantages.abs().sum(1).pow(prio_alpha)
+    total = priorities.sum()
+    if not torch.isfinite(total) or total <= 0:  # every advantage 0: nothing to prefer
+        return torch.full_like(priorities, 1.0 / priorities.numel())
+    return priorities / total
+
+
+def importance_weights(probabilities: torch.Tensor, beta: float) -> torch.Tensor:
+    """(N P)^-beta per segment: 1 for a segment drawn as often as uniform sampling would draw
+    it, below 1 for favoured ones (Schaul et al., 2016, without their division by the maximum)."""
+    return (probabilities.numel() * probabilities).pow(-beta)
+
+
+def gradient_step(
+    trainee: nn.Module,
+    policy: ActorCritic,
+    optimizer,
+    storage: RolloutStorage,
+    units: SampleUnits,
+    minibatch: torch.Tensor,
+    weights: torch.Tensor | None,
+    advantages: torch.Tensor,
+    returns: torch.Tensor,
+    config: Config,
+) -> dict[str, float]:
+    """One optimizer step on the minibatch's units: PPO's clipped policy loss, the value loss
+    and the entropy bonus, accumulated over microbatches of at most max_microbatch_size
+    samples. Returns the minibatch's losses and diagnostics."""
+    view = storage.units(units.length)
+    mb_advantages = advantages.reshape(units.count, units.length)[minibatch]
+    mb_returns = returns.reshape(units.count, units.length)[minibatch]
+    if config.norm_adv:  # statistics of the whole minibatch, whatever the microbatches
+        mb_advantages = (mb_advantages - mb_advantages.mean()) / (mb_advantages.std() + 1e-8)
+    if weights is not None:
+        mb_advantages = mb_advantages * weights[minibatch][:, None]
+    first_states = None
+    if storage.first_state is not None:
+        first_states = storage.first_state[minibatch]
+
+    totals = dict.fromkeys(LOSS_NAMES[:-1], 0.0)
+    optimizer.zero_grad()
+    chunks = minibatch.split(units.microbatch_units)
+    offset = 0
+    for number, chunk in enumerate(chunks):
+        part = slice(offset, offset + chunk.numel())
+        offset += chunk.numel()
+        fraction = chunk.numel() / minibatch.numel()
+        masks = None if view["masks"] is None else view["masks"][chunk]
+        last = number == len(chunks) - 1
+        # DDP all-reduces the gradients once, on the last microbatch's backward.
+        sync = contextlib.nullcontext() if last or not hasattr(trainee, "no_sync") else trainee.no_sync()
+        with sync:
+            newlogprob, entropy, newvalue = trainee(
+                view["obs"][chunk], view["actions"][chunk],
+                None if first_states is None else first_states[part],
+                view["starts"][chunk], masks,
+            )
+            logratio = newlogprob - view["logprobs"][chunk]
+            ratio = logratio.exp()
+            chunk_advantages = mb_advantages[part]
+
+            # Policy loss: the clipped surrogate objective
+            pg_loss1 = -chunk_advantages * ratio
+            pg_loss2 = -chunk_advantages * torch.clamp(ratio, 1 - config.clip_coef, 1 + config.clip_coef)
+            pg_loss = torch.max(pg_loss1, pg_loss2).mean()
+
+            # Value loss
+            chunk_returns, old_values = mb_returns[part], view["values"][chunk]
+            if config.clip_vloss:
+                v_loss_unclipped = (newvalue - chunk_returns) ** 2
+                v_clipped = old_values + torch.clamp(newvalue - old_values, -config.clip_coef, config.clip_coef)
+                v_loss_clipped = (v_clipped - chunk_returns) ** 2
+                v_loss = 0.5 * torch.max(v_loss_unclipped, v_loss_clipped).mean()
+            else:
+                v_loss = 0.5 * ((newvalue - chunk_returns) ** 2).mean()
+
+            entropy_loss = entropy.mean()
+            loss = pg_loss - config.ent_coef * entropy_loss + v_loss * config.vf_coef
+            (loss * fraction).backward()
+
+        with torch.no_grad():
+            # http://joschu.net/blog/kl-approx.html
+            approx_kl = ((ratio - 1) - logratio).mean()
+            clipfrac = ((ratio - 1.0).abs() > config.clip_coef).float().mean()
+        for name, value in (("policy_loss", pg_loss), ("value_loss", v_loss),
+                            ("entropy", entropy_loss), ("approx_kl", approx_kl),
+                            ("clipfrac", clipfrac)):
+            totals[name] += value.item() * fraction
+    grad_norm = nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+    optimizer.step()
+    return {**totals, "grad_norm": grad_norm.item()}
 
 
 @torch.no_grad()
-def policy_ratios(
-    policy: ActorCritic,
-    b_obs: torch.Tensor,
-    b_actions: torch.Tensor,
-    b_logprobs: torch.Tensor,
-    chunk_size: int,
-) -> torch.Tensor:
-    """pi(a|o) / mu(a|o) for every sample: the current policy over the one that acted,
-    computed in chunks of chunk_size samples to bound memory."""
-    ratios = torch.empty_like(b_logprobs)
-    for start in range(0, b_logprobs.shape[0], chunk_size):
-        chunk = slice(start, start + chunk_size)
-        _, newlogprob, _, _ = policy.get_action_and_value(b_obs[chunk], b_actions[chunk])
-        ratios[chunk] = (newlogprob - b_logprobs[chunk]).exp()
+def current_ratios(policy: ActorCritic, storage: RolloutStorage, minibatch_size: int) -> torch.Tensor:
+    """pi(a|o) / mu(a|o) for every sample, [segments, horizon]: the current policy over the
+    one that acted, computed a few segments at a time to bound memory."""
+    segments, horizon = storage.rewards.shape
+    ratios = torch.empty_like(storage.logprobs)
+    step = max(1, minibatch_size // horizon)
+    for start in range(0, segments, step):
+        rows = slice(start, start + step)
+        newlogprob, _, _ = policy.evaluate(
+            storage.obs[rows], storage.actions[rows],
+            None if storage.first_state is None else storage.first_state[rows],
+            storage.starts[rows], None if storage.masks is None else storage.masks[rows],
+        )
+        ratios[rows] = (newlogprob - storage.logprobs[rows]).exp()
     return ratios
 
 
@@ -314,6 +639,9 @@ def explained_variance(predictions: torch.Tensor, targets: torch.Tensor) -> floa
     """1 - Var(targets - predictions) / Var(targets): 1 is perfect, 0 no better than a constant."""
     variance = targets.var().item()
     return math.nan if variance == 0 else 1.0 - (targets - predictions).var().item() / variance
+
+
+# ---- episode statistics, metrics, checkpoints ----
 
 
 class EpisodeStats:
@@ -336,40 +664,98 @@ class EpisodeStats:
                 self.sums[column] += float(stats[name][ended].sum())
         self.count += int(ended.sum())
 
-    def means_and_clear(self) -> dict[str, float]:
-        count = self.count
-        means = {column: total / count if count else math.nan for column, total in self.sums.items()}
+    def means_and_clear(self, distributed: Distributed | None = None) -> dict[str, float]:
+        """The means over every rank's episodes (sums all-reduced in a distributed run)."""
+        totals = torch.tensor([*self.sums.values(), float(self.count)], dtype=torch.float64)
+        if distributed is not None:
+            distributed.all_reduce_sum(totals)
+        count = int(totals[-1])
+        means = {column: float(total) / count if count else math.nan
+                 for column, total in zip(self.sums, totals[:-1])}
         self.__init__()
         return {"episodes": count, **means}
+
+    def state(self) -> torch.Tensor:
+        return torch.tensor([*self.sums.values(), float(self.count)], dtype=torch.float64)
+
+    def load(self, state: torch.Tensor) -> None:
+        values = state.tolist()
+        self.sums = dict(zip(self.sums, values[:-1]))
+        self.count = int(values[-1])
 
 
 class MetricsLog:
     """metrics.csv: a header, then one row per log, flushed at once so that a crash loses
-    nothing written before it."""
+    nothing written before it. A resumed run keeps the rows up to its checkpoint's update
+    (rewritten atomically) and appends after them."""
 
-    def __init__(self, path: Path):
-        self.file = open(path, "w", newline="")
+    def __init__(self, path: Path, keep_until_update: int = 0):
+        kept: list[str] = []
+        if keep_until_update > 0 and path.exists():
+            with open(path, newline="") as file:
+                kept = [line for line in csv.DictReader(file)
+                        if int(line["update"]) <= keep_until_update]
+        header = ",".join(METRIC_COLUMNS) + "\n"
+        lines = [",".join(row[column] for column in METRIC_COLUMNS) + "\n" for row in kept]
+        write_text_atomically(path, header + "".join(lines))
+        self.file = open(path, "a", newline="")
         self.writer = csv.DictWriter(self.file, fieldnames=METRIC_COLUMNS)
-        self.writer.writeheader()
-        self.file.flush()
 
     def write(self, row: dict[str, float]) -> None:
         self.writer.writerow({key: repr(value) if isinstance(value, float) else value
-                              for key, value in row.items()})
+                              for key, value in row.items() if key in METRIC_COLUMNS})
         self.file.flush()
 
     def close(self) -> None:
         self.file.close()
 
 
-def format_log_line(row: dict[str, float]) -> str:
-    return (
-        f"step {row['global_step']:>12,}  sps {row['sps']:>9,.0f}  "
-        f"return {row['episode_return']:9.2f}  score {row['score']:8.2f}  "
-        f"length {row['episode_length']:8.1f}  episodes {row['episodes']:6d}  "
-        f"pg {row['policy_loss']:+.4f}  v {row['value_loss']:.4f}  ent {row['entropy']:.3f}  "
-        f"kl {row['approx_kl']:.4f}  clip {row['clipfrac']:.3f}  ev {row['explained_variance']:+.3f}"
-    )
+def training_state(envs: EnvRows, storage: RolloutStorage, episodes: EpisodeStats,
+                   wall_time: float) -> dict[str, Any]:
+    """What a checkpoint needs besides model and optimizer to continue exactly: the envs'
+    native state, what the rollout carries to the next one, the episode sums since the
+    last log and the wall time so far. Tensors and plain values only (weights_only)."""
+    carried = {"next_obs": storage.next_obs, "next_starts": storage.next_starts}
+    if storage.state is not None:
+        carried["lstm_state"] = storage.state
+    if storage.next_mask is not None:
+        carried["next_mask"] = storage.next_mask
+    return {
+        "envs": [{key: torch.from_numpy(np.array(value, order="C", copy=True)) for key, value in state.items()}
+                 for state in envs.get_state()],
+        "rollout": {key: value.detach().cpu() for key, value in carried.items()},
+        "episodes": episodes.state(),
+        "wall_time": float(wall_time),
+    }
+
+
+def restore(checkpoint: dict[str, Any], policy: ActorCritic, optimizer, envs: EnvRows,
+            storage: RolloutStorage, episodes: EpisodeStats, config: Config) -> tuple[int, int, float]:
+    """Load a checkpoint of this run into the fresh objects; returns (the first update to
+    run, the global step, the wall time so far)."""
+    if "envs" not in checkpoint or "rollout" not in checkpoint:
+        raise ConfigError("the checkpoint lacks the envs' state (it was written by an older "
+                          "shoal): it can be evaluated but not resumed")
+    policy.load_state_dict(checkpoint["model"])
+    try:
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        envs.set_state([{key: value.numpy() for key, value in state.items()}
+                        for state in checkpoint["envs"]])
+    except ValueError as error:
+        raise ConfigError(f"cannot resume: {error}") from None
+    rollout = checkpoint["rollout"]
+    storage.next_obs.copy_(rollout["next_obs"])
+    storage.next_starts.copy_(rollout["next_starts"])
+    if storage.state is not None:
+        storage.state.copy_(rollout["lstm_state"])
+    if "next_mask" in rollout:
+        segments, horizon = storage.rewards.shape
+        storage.next_mask = rollout["next_mask"].to(storage.device)
+        storage.masks = torch.ones((segments, horizon, storage.next_mask.shape[1]),
+                                   dtype=torch.bool, device=storage.device)
+    episodes.load(checkpoint["episodes"])
+    torch.set_rng_state(checkpoint["torch_rng_state"])
+    return checkpoint["update"] + 1, checkpoint["step"], checkpoint["wall_time"]
 
 
 # ---- evaluation ----
@@ -400,12 +786,18 @@ def evaluate(
 
     results = {name: np.full(envs.num_envs, np.nan) for name in ("return", "score", "length")}
     finished = np.zeros(envs.num_envs, dtype=bool)
-    obs, _ = envs.reset(seed=seed)
+    obs, infos = envs.reset(seed=seed)
+    state = policy.initial_state(envs.num_envs, device)
+    starts = torch.ones(envs.num_envs, dtype=torch.bool, device=device)
     try:
         with torch.inference_mode():
             while not finished[:episodes].all():
-                action = policy.get_action(torch.from_numpy(obs).to(device), deterministic)
-                obs, _, _, _, infos = envs.step(to_env_actions(action))
+                mask = infos.get("action_mask")
+                mask = None if mask is None else torch.as_tensor(np.asarray(mask, dtype=bool), device=device)
+                action, _, _, state = policy.act(torch.from_numpy(obs).to(device), state, starts,
+                                                 mask, deterministic)
+                obs, _, terminations, truncations, infos = envs.step(to_env_actions(action))
+                starts = torch.from_numpy(terminations | truncations).to(device)
                 if "episode_stats" in infos:
                     first = infos["_episode_stats"] & ~finished
                     for name, column in results.items():

@@ -95,6 +95,14 @@ def test_truncated_rows_get_gamma_times_the_value_of_their_final_observation():
 
     ppo.bootstrap_truncations(rewards, terminations, truncations, infos, get_value, gamma=0.5)
     assert rewards.tolist() == [1.0, 2.0 + 0.5 * 15.0, 3.0, 4.0]
+    # A recurrent policy's V also gets the rows, to pick their states.
+    rewards = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    rows_seen = []
+    ppo.bootstrap_truncations(rewards, terminations, truncations, infos,
+                              lambda obs, rows: rows_seen.append(rows.tolist()) or obs.sum(1),
+                              gamma=0.5)
+    assert rows_seen == [[1]]
+    assert rewards.tolist() == [1.0, 2.0 + 0.5 * 15.0, 3.0, 4.0]
     assert len(seen) == 1 and torch.equal(seen[0], torch.tensor([[10.0, 5.0]]))
 
 
@@ -139,12 +147,23 @@ def test_later_epochs_recompute_the_advantages_with_the_current_policy(tmp_path,
     assert not torch.equal(second_ratios, third_ratios)
 
 
-def test_policy_ratios_are_one_for_the_policy_that_acted():
-    policy = MLPPolicy(gymnasium.spaces.Box(-1, 1, (5,), np.float32), gymnasium.spaces.Discrete(3), 8)
-    obs = torch.rand(64, 5)
-    with torch.no_grad():
-        actions, logprobs, _, _ = policy.get_action_and_value(obs)
-    assert torch.allclose(ppo.policy_ratios(policy, obs, actions, logprobs, 16), torch.ones(64))
+@pytest.mark.parametrize("lstm", [False, True])
+def test_ratios_are_one_for_the_policy_that_acted(lstm):
+    # The gradient steps see exactly what the rollout saw: the same observations, the same
+    # normalisation and, for an LSTM, the same states rebuilt through each segment with the
+    # resets at episode starts (the tiny snake ends many episodes within a segment).
+    config = tiny_snake("--num-envs", "8", "--horizon", "32", "--minibatch-size", "64",
+                        "--lstm", str(lstm).lower(), "--lstm-size", "16")
+    envs = ppo.EnvRows(config)
+    policy = make_policy(config, envs.observation_space, envs.action_space)
+    storage = ppo.RolloutStorage(config, envs, policy, torch.device("cpu"))
+    storage.start(envs.reset(config.seed))
+    with torch.inference_mode():
+        storage.collect(envs, policy, ppo.EpisodeStats())
+    envs.close()
+    assert storage.dones.any() and storage.starts[:, 1:].any()
+    ratios = ppo.current_ratios(policy, storage, minibatch_size=64)
+    assert torch.allclose(ratios, torch.ones_like(ratios), atol=1e-5)
 
 
 # ---- training ----

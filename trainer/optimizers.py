@@ -1,0 +1,94 @@
+"""The optimizers PPO can use: Adam, or Muon for the hidden weight matrices with AdamW for the rest.
+
+- "adam": torch.optim.AdamW over every parameter (with weight_decay = 0 it is Adam), with
+  CleanRL's epsilon of 1e-5.
+- "muon": torch.optim.Muon (momentum, then the update orthogonalised by Newton-Schulz
+  iterations; Jordan et al., 2024) for the 2-D weight matrices of the hidden layers, and AdamW
+  for everything else: biases, embeddings, convolution kernels, and the two heads, which map features to logits and a value rather than features to features (the
+  usual practice with Muon). Muon's step is scaled to match AdamW's update size
+  (adjust_lr_fn="match_rms_adamw"), so one learning_rate serves both.
+
+`Optimizers` steps several torch optimizers as one: zero_grad, step, a learning rate set on
+every parameter group, and one state_dict for checkpoints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from shoal.trainer.config import Config
+
+
+class Optimizers:
+    """Several torch optimizers over disjoint parameters, used as one."""
+
+    def __init__(self, optimizers: dict[str, torch.optim.Optimizer]):
+        self.optimizers = optimizers
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        return [group for optimizer in self.optimizers.values() for group in optimizer.param_groups]
+
+    def set_learning_rate(self, learning_rate: float) -> None:
+        for group in self.param_groups:
+            group["lr"] = learning_rate
+
+    def zero_grad(self) -> None:
+        for optimizer in self.optimizers.values():
+            optimizer.zero_grad(set_to_none=True)
+
+    def step(self) -> None:
+        for optimizer in self.optimizers.values():
+            optimizer.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {name: optimizer.state_dict() for name, optimizer in self.optimizers.items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if set(state) != set(self.optimizers):
+            raise ValueError(
+                f"the checkpoint's optimizer holds {sorted(state)}, this run uses "
+                f"{sorted(self.optimizers)}: resume with the run's own optimizer setting"
+            )
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(state[name])
+
+
+def make_optimizer(config: Config, policy: nn.Module) -> Optimizers:
+    """The optimizer that config.optimizer names, over the policy's parameters."""
+    if config.optimizer == "adam":
+        return Optimizers({"adamw": torch.optim.AdamW(
+            policy.parameters(), lr=config.learning_rate, eps=config.adam_eps,
+            weight_decay=config.weight_decay,
+        )})
+    if config.optimizer != "muon":
+        raise ValueError(f"optimizer must be 'adam' or 'muon', got {config.optimizer!r}")
+    matrices, others = muon_parameter_split(policy)
+    return Optimizers({
+        "muon": torch.optim.Muon(matrices, lr=config.learning_rate,
+                                 weight_decay=config.weight_decay,
+                                 adjust_lr_fn="match_rms_adamw"),
+        "adamw": torch.optim.AdamW(others, lr=config.learning_rate, eps=config.adam_eps,
+                                   weight_decay=config.weight_decay),
+    })
+
+
+def muon_parameter_split(policy: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """(hidden weight matrices for Muon, every other parameter for AdamW). torch's Muon takes
+    2-D parameters only, so convolution kernels, the heads named `actor` and `critic`,
+    embeddings and 1-D parameters go to AdamW."""
+    heads = {id(parameter) for name in ("actor", "critic")
+             if isinstance(getattr(policy, name, None), nn.Module)
+             for parameter in getattr(policy, name).parameters()}
+    embeddings = {id(parameter) for module in policy.modules()
+                  if isinstance(module, nn.Embedding) for parameter in module.parameters()}
+    matrices, others = [], []
+    for parameter in policy.parameters():
+        if parameter.ndim == 2 and id(parameter) not in heads | embeddings:
+            matrices.append(parameter)
+        else:
+            others.append(parameter)
+    return matrices, others
