@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--num-envs", type=positive_int, help="default: the env's config")
     bench.add_argument("--threads", type=positive_int, help="default: the env's config")
     bench.add_argument("--steps", type=positive_int, default=1000, help="vector steps timed")
+    bench.add_argument("--trainer", type=positive_int, metavar="UPDATES", default=0,
+                       help="also time UPDATES updates of PPO end to end with the env's "
+                            "training config (needs torch), split into rollout and update")
 
     reproduce = commands.add_parser(
         "reproduce", allow_abbrev=False,
@@ -215,7 +218,37 @@ def run_bench(args: argparse.Namespace) -> int:
         fail(f"{config.env_id}: {error}")
     print(f"{config.env_id}: {num_envs} envs, {threads} threads, {args.steps} steps: "
           f"{result['steps_per_second_median'] / 1e6:.2f} M agent-steps/s")
+    if args.trainer:
+        run_trainer_bench(args.env, args.trainer)
     return 0
+
+
+def run_trainer_bench(env: str, updates: int) -> None:
+    """Time `updates` PPO updates of the env's training config (after one warm-up update)."""
+    import tempfile
+
+    from shoal.trainer.ppo import train  # torch only from here on
+
+    config = load_config(env)
+    overrides = ["--total-timesteps", str((updates + 1) * config.batch_size),
+                 "--checkpoint-interval", "0", "--display", "none"]
+    config = load_config(env, overrides=overrides)
+    with tempfile.TemporaryDirectory() as run_dir:
+        train(config, run_dir, quiet=True, stop_after_updates=1)  # warm-up: first-call costs
+        summary = train(config, run_dir, quiet=True,
+                        resume=_latest_checkpoint(Path(run_dir)))
+    seconds = summary["rollout_seconds"] + summary["update_seconds"]
+    steps = updates * config.batch_size
+    print(f"{config.env_id} trainer: {updates} updates of {config.batch_size:,} steps: "
+          f"{steps / seconds:,.0f} agent-steps/s end to end "
+          f"(rollout {summary['rollout_seconds'] / seconds:.0%}, "
+          f"update {summary['update_seconds'] / seconds:.0%})")
+
+
+def _latest_checkpoint(run_dir: Path) -> dict:
+    from shoal.trainer.checkpoint import load_checkpoint
+
+    return load_checkpoint(run_dir / "checkpoints" / "latest.pt")
 
 
 def run_reproduce(args: argparse.Namespace) -> int:

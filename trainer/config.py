@@ -342,6 +342,11 @@ def check_ranges(config: Config) -> None:
     need(config.precision in PRECISIONS, "precision", f"one of {PRECISIONS}")
     need(config.device == "cpu" or config.device.startswith("cuda"), "device",
          "'cpu' or 'cuda' (or 'cuda:N')")
+    if (config.lstm or config.prio_alpha > 0) and config.minibatch_size % config.horizon != 0:
+        raise ConfigError(
+            f"config key 'minibatch_size' must be a multiple of horizon = {config.horizon} when "
+            f"minibatches are whole segments (lstm or prio_alpha > 0), got {config.minibatch_size}"
+        )
     if config.batch_size % config.minibatch_size != 0:
         raise ConfigError(
             f"config key 'minibatch_size' must divide the batch num_envs * horizon = "

@@ -90,6 +90,12 @@ def train(
     (checkpoints/latest.pt is written), e.g. to time-box a job; resume continues it."""
     check_optional_packages(tensorboard=config.tensorboard, wandb=config.wandb)
     distributed = setup_distributed(config.device)
+    if distributed.enabled and resume is not None:
+        # The checkpoint holds rank 0's envs and random state only: every rank would replay
+        # rank 0's episodes with its actions. Refused rather than silently correlated.
+        distributed.close()
+        raise ConfigError("--resume continues single-process runs only; a distributed run's "
+                          "checkpoint holds rank 0's envs alone")
     try:
         return train_process(config, Path(run_dir), quiet, resume, stop_after_updates, distributed)
     finally:
@@ -164,11 +170,13 @@ def train_process(
         + (f", resumed at update {first_update}" if resume is not None else "")
     )
 
-    start_time = last_log_time = time.perf_counter() - elapsed_before
+    last_log_time = time.perf_counter()
+    start_time = last_log_time - elapsed_before  # wall_time continues a resumed run's
     last_log_step = global_step
     row: dict[str, float] = {}
     ones = torch.ones((segments, horizon), device=device)  # the ratios of the first epoch
     update = first_update - 1
+    rollout_seconds = update_seconds = 0.0  # this call's time in rollouts and in updates
     failed = True
     try:
         for update in range(first_update, last_update + 1):
@@ -177,9 +185,12 @@ def train_process(
                 optimizer.set_learning_rate(config.learning_rate * 0.5 * (1 + math.cos(math.pi * progress)))
 
             # ---- rollout: horizon steps of every env row ----
+            rollout_start = time.perf_counter()
             with torch.inference_mode():
                 storage.collect(envs, policy, episodes)
             global_step += batch_size * distributed.world_size
+            update_start = time.perf_counter()
+            rollout_seconds += update_start - rollout_start
 
             # ---- advantages: GAE (all ratios 1 on the first epoch) ----
             advantages = compute_advantages(
@@ -191,7 +202,7 @@ def train_process(
             # ---- update: minibatches of units (samples or segments) ----
             sums = dict.fromkeys(LOSS_NAMES, 0.0)
             minibatches = 0
-            beta = config.prio_beta0 + (1.0 - config.prio_beta0) * progress
+            beta = config.prio_beta0 + (1.0 - config.prio_beta0) * update / num_updates  # 1 at the end
             for epoch in range(config.update_epochs):
                 if epoch > 0:  # the policy moved: weigh the old data by the current ratios
                     ratios = current_ratios(policy, storage, minibatch_size)
@@ -211,6 +222,7 @@ def train_process(
             # The next rollout normalises with statistics that include this batch; changed
             # only now, so that this batch's gradient steps saw the rollout's normalisation.
             policy.update_normalizer(storage.obs, reduce=distributed.all_reduce_sum)
+            update_seconds += time.perf_counter() - update_start
 
             # ---- diagnostics, log, checkpoint ----
             if update % config.log_interval == 0 or update == last_update:
@@ -234,7 +246,8 @@ def train_process(
                 or update == last_update
             ):
                 names = ("latest.pt", "final.pt") if update == num_updates else ("latest.pt",)
-                extra = training_state(envs, storage, episodes, time.perf_counter() - start_time)
+                extra = training_state(envs, storage, episodes, time.perf_counter() - start_time,
+                                       distributed.world_size)
                 for name in names:
                     save_checkpoint(run_dir / "checkpoints" / name, policy, optimizer,
                                     global_step, config.to_dict(), update, extra)
@@ -250,7 +263,8 @@ def train_process(
 
     wall_time = time.perf_counter() - start_time
     return {**row, "mean_sps": global_step / wall_time, "total_wall_time": wall_time,
-            "stopped_at_update": update, "ranks_agree": ranks_agree}
+            "stopped_at_update": update, "ranks_agree": ranks_agree,
+            "rollout_seconds": rollout_seconds, "update_seconds": update_seconds}
 
 
 # ---- the env rows: one vector env, or two halves that overlap with the policy ----
@@ -711,7 +725,7 @@ class MetricsLog:
 
 
 def training_state(envs: EnvRows, storage: RolloutStorage, episodes: EpisodeStats,
-                   wall_time: float) -> dict[str, Any]:
+                   wall_time: float, world_size: int = 1) -> dict[str, Any]:
     """What a checkpoint needs besides model and optimizer to continue exactly: the envs'
     native state, what the rollout carries to the next one, the episode sums since the
     last log and the wall time so far. Tensors and plain values only (weights_only)."""
@@ -726,6 +740,7 @@ def training_state(envs: EnvRows, storage: RolloutStorage, episodes: EpisodeStat
         "rollout": {key: value.detach().cpu() for key, value in carried.items()},
         "episodes": episodes.state(),
         "wall_time": float(wall_time),
+        "world_size": int(world_size),
     }
 
 
@@ -736,6 +751,9 @@ def restore(checkpoint: dict[str, Any], policy: ActorCritic, optimizer, envs: En
     if "envs" not in checkpoint or "rollout" not in checkpoint:
         raise ConfigError("the checkpoint lacks the envs' state (it was written by an older "
                           "shoal): it can be evaluated but not resumed")
+    if checkpoint.get("world_size", 1) != 1:
+        raise ConfigError(f"the checkpoint is of a run on {checkpoint['world_size']} ranks and "
+                          "holds rank 0's envs alone: it can be evaluated but not resumed")
     policy.load_state_dict(checkpoint["model"])
     try:
         optimizer.load_state_dict(checkpoint["optimizer"])

@@ -106,6 +106,12 @@ def test_wrong_type_names_key_expected_and_got(override, message):
     (["--num-envs", "0"], r"'num_envs' must be >= 1"),
     (["--policy", "cnn"], r"'policy' must be one of"),
     (["--minibatch-size", "1000"], r"'minibatch_size' must divide .* 65536"),
+    (["--lstm", "true", "--horizon", "48", "--num-envs", "256", "--minibatch-size", "1024"],
+     r"'minibatch_size' must be a multiple of horizon = 48 .* got 1024"),
+    (["--optimizer", "sgd"], r"'optimizer' must be one of \('adam', 'muon'\)"),
+    (["--prio-beta0", "2"], r"'prio_beta0' must be in \[0, 1\]"),
+    (["--max-microbatch-size", "-1"], r"'max_microbatch_size' must be >= 0"),
+    (["--display", "fancy"], r"'display' must be one of"),
     (["--env.num_threads", "2"], r"env.num_threads .*top-level key 'num_threads'"),
     (["--env-id", "shoal/Snake-v0"], r"ENV is 'shoal/Breakout-v0'"),
 ])

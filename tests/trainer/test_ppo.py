@@ -271,3 +271,10 @@ def test_cli_bench_runs_without_importing_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "agent-steps/s" in result.stdout
+
+
+def test_cli_bench_times_the_trainer_too(capsys):
+    assert main(["bench", "snake", "--steps", "10", "--num-envs", "64", "--trainer", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "M agent-steps/s" in out
+    assert "shoal/Snake-v0 trainer: 1 updates of 65,536 steps:" in out and "rollout" in out
