@@ -4,7 +4,8 @@
   CleanRL's epsilon of 1e-5.
 - "muon": torch.optim.Muon (momentum, then the update orthogonalised by Newton-Schulz
   iterations; Jordan et al., 2024) for the 2-D weight matrices of the hidden layers, and AdamW
-  for everything else: biases, embeddings, convolution kernels, and the two heads, which map features to logits and a value rather than features to features (the
+  for everything else: biases, embeddings, convolution kernels, the encoders' input layers
+  (which read observations, not features) and the two heads, which map features to logits and a value rather than features to features (the
   usual practice with Muon). Muon's step is scaled to match AdamW's update size
   (adjust_lr_fn="match_rms_adamw"), so one learning_rate serves both.
 
@@ -78,11 +79,14 @@ def make_optimizer(config: Config, policy: nn.Module) -> Optimizers:
 
 def muon_parameter_split(policy: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
     """(hidden weight matrices for Muon, every other parameter for AdamW). torch's Muon takes
-    2-D parameters only, so convolution kernels, the heads named `actor` and `critic`,
-    embeddings and 1-D parameters go to AdamW."""
-    heads = {id(parameter) for name in ("actor", "critic")
-             if isinstance(getattr(policy, name, None), nn.Module)
-             for parameter in getattr(policy, name).parameters()}
+    2-D parameters only, so convolution kernels go to AdamW, and so do, as is usual with
+    Muon, the layers at the ends: the heads named `actor` and `critic`, embeddings, the
+    input layers that encoders name `input_layer`, and 1-D parameters."""
+    ends = [getattr(policy, name) for name in ("actor", "critic")
+            if isinstance(getattr(policy, name, None), nn.Module)]
+    ends += [module.input_layer for module in policy.modules()
+             if isinstance(getattr(module, "input_layer", None), nn.Module)]
+    heads = {id(parameter) for module in ends for parameter in module.parameters()}
     embeddings = {id(parameter) for module in policy.modules()
                   if isinstance(module, nn.Embedding) for parameter in module.parameters()}
     matrices, others = [], []

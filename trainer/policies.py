@@ -339,6 +339,11 @@ class MLPEncoder(nn.Module):
             Activation(),
         )
 
+    @property
+    def input_layer(self) -> nn.Linear:
+        """The layer that reads the observation (Muon leaves it to AdamW)."""
+        return self.net[0]
+
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         x = obs.flatten(1)
         x = x.float() * self.scale if self.scale is not None else x.float()

@@ -109,8 +109,11 @@ def test_muon_takes_the_hidden_matrices_and_adamw_the_rest(tmp_path):
     envs = gymnasium.make_vec(config.env_id, num_envs=1)
     policy = make_policy(config, envs.single_observation_space, envs.single_action_space)
     matrices, others = muon_parameter_split(policy)
-    heads = {id(p) for p in [*policy.actor.parameters(), *policy.critic.parameters()]}
-    assert matrices and all(p.ndim == 2 and id(p) not in heads for p in matrices)
+    heads = {id(p) for p in [*policy.actor.parameters(), *policy.critic.parameters(),
+                             *policy.actor_encoder.input_layer.parameters(),
+                             *policy.critic_encoder.input_layer.parameters()]}
+    assert len(matrices) == 2  # the second hidden layer of the actor and of the critic
+    assert all(p.ndim == 2 and id(p) not in heads for p in matrices)
     assert heads <= {id(p) for p in others} and all(p.ndim == 1 for p in others if id(p) not in heads)
     optimizer = make_optimizer(config, policy)
     assert set(optimizer.optimizers) == {"muon", "adamw"}
