@@ -31,9 +31,10 @@ def test_every_env_documents_gymnasiums_sections():
         assert not missing, f"{env_id} docstring lacks {missing}"
 
 
-def test_readme_quickstart_has_the_two_commands():
+def test_readme_quickstart_has_the_main_job_and_the_test_command():
     readme = (ROOT / "README.md").read_text()
     assert 'pip install -e ".[test]" && pytest' in readme
-    assert "pip install -e . && python scripts/bench_envs.py" in readme
+    assert "pip install -e . && shoal train breakout" in readme
+    assert "python scripts/bench_envs.py" in readme
     ci = (ROOT / ".ci" / "run").read_text()
     assert 'pip install -e ".[test]" && pytest' in ci

@@ -214,14 +214,15 @@ def test_lstm_policy_learns_tiny_snake(tmp_path):
 
 
 def test_overlap_splits_rows_into_whole_worlds_or_refuses_clearly():
-    config = tiny_snake("--num-envs", "8", "--horizon", "8", "--minibatch-size", "16")
+    config = tiny_snake("--num-envs", "8", "--horizon", "8", "--minibatch-size", "16",
+                        "--overlap-rollout", "true")
     envs = ppo.EnvRows(config)
     assert [rows for rows in envs.rows] == [slice(0, 4), slice(4, 8)]
     assert "2 halves" in envs.describe()
     envs.close()
     arena = load_config("snake_arena", overrides=[
         "--num-envs", "6", "--env.snakes_per_arena", "3", "--env.width", "20", "--env.height", "20",
-        "--env.num_food", "4", "--horizon", "8", "--minibatch-size", "16"])
+        "--env.num_food", "4", "--horizon", "8", "--minibatch-size", "16", "--overlap-rollout", "true"])
     envs = ppo.EnvRows(arena)  # 6 rows are 2 arenas of 3: halves of whole arenas
     assert len(envs.envs) == 2
     envs.close()
