@@ -26,18 +26,9 @@ import numpy as np
 
 import shoal
 from shoal._ext.core import openmp_available
-from shoal.trainer.bench import bench_env
+from shoal.trainer.bench import bench_env, cpu_model
 from shoal.trainer.files import write_text_atomically
 
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:

@@ -9,9 +9,11 @@ fresh result arrays, episode infos). The `core` times run the native loop alone
 
 from __future__ import annotations
 
+import platform
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import gymnasium
@@ -74,3 +76,14 @@ def bench_env(
         return result
     finally:
         envs.close()
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux), for benchmark and reference records."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"

@@ -227,7 +227,8 @@ def run_trainer_bench(env: str, updates: int) -> None:
     """Time `updates` PPO updates of the env's training config (after one warm-up update)."""
     import tempfile
 
-    from shoal.trainer.ppo import train  # torch only from here on
+    from shoal.trainer.checkpoint import load_checkpoint  # torch only from here on
+    from shoal.trainer.ppo import train
 
     config = load_config(env)
     overrides = ["--total-timesteps", str((updates + 1) * config.batch_size),
@@ -235,8 +236,8 @@ def run_trainer_bench(env: str, updates: int) -> None:
     config = load_config(env, overrides=overrides)
     with tempfile.TemporaryDirectory() as run_dir:
         train(config, run_dir, quiet=True, stop_after_updates=1)  # warm-up: first-call costs
-        summary = train(config, run_dir, quiet=True,
-                        resume=_latest_checkpoint(Path(run_dir)))
+        latest = Path(run_dir) / "checkpoints" / "latest.pt"
+        summary = train(config, run_dir, quiet=True, resume=read_checkpoint(latest, load_checkpoint))
     seconds = summary["rollout_seconds"] + summary["update_seconds"]
     steps = updates * config.batch_size
     print(f"{config.env_id} trainer: {updates} updates of {config.batch_size:,} steps: "
@@ -244,11 +245,6 @@ def run_trainer_bench(env: str, updates: int) -> None:
           f"(rollout {summary['rollout_seconds'] / seconds:.0%}, "
           f"update {summary['update_seconds'] / seconds:.0%})")
 
-
-def _latest_checkpoint(run_dir: Path) -> dict:
-    from shoal.trainer.checkpoint import load_checkpoint
-
-    return load_checkpoint(run_dir / "checkpoints" / "latest.pt")
 
 
 def run_reproduce(args: argparse.Namespace) -> int:

@@ -41,7 +41,6 @@ import concurrent.futures
 import contextlib
 import csv
 import gc
-import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -299,8 +298,9 @@ class EnvRows:
             return "envs in one batch (num_envs / 2 is not whole worlds: no overlap)"
         return "envs in one batch"
 
-    def reset(self, seed: int) -> list[tuple[np.ndarray, dict[str, Any]]]:
-        return [envs.reset(seed=seed + rows.start) for envs, rows in zip(self.envs, self.rows)]
+    def reset(self, seed: int) -> list[tuple[slice, np.ndarray, dict[str, Any]]]:
+        """(rows, observations, infos) of each group's reset."""
+        return [(rows, *envs.reset(seed=seed + rows.start)) for envs, rows in zip(self.envs, self.rows)]
 
     def step_async(self, half: int, actions: np.ndarray) -> concurrent.futures.Future:
         if self.worker is None:  # one batch: step now, hand back a finished future
@@ -374,15 +374,11 @@ class RolloutStorage:
         self.first_state = None if self.state is None else self.state.clone()  # per segment
         self.to_env_actions = env_action_converter(action_space, device)
 
-    def start(self, resets: list[tuple[np.ndarray, dict[str, Any]]]) -> None:
-        """Take the first observations (and action masks) from the envs' resets."""
-        for rows, (obs, infos) in zip(self.row_slices(len(resets)), resets):
+    def start(self, resets: list[tuple[slice, np.ndarray, dict[str, Any]]]) -> None:
+        """Take the first observations (and action masks) from EnvRows.reset's results."""
+        for rows, obs, infos in resets:
             self.next_obs[rows] = torch.from_numpy(obs).to(self.device)
             self.take_mask(rows, infos)
-
-    def row_slices(self, halves: int) -> list[slice]:
-        size = self.next_obs.shape[0] // halves
-        return [slice(half * size, (half + 1) * size) for half in range(halves)]
 
     def take_mask(self, rows: slice, infos: dict[str, Any]) -> None:
         if "action_mask" not in infos:
@@ -410,7 +406,8 @@ class RolloutStorage:
                     pending[half] = None
                 if step == horizon:
                     continue
-                self.obs[rows, step] = self.next_obs[rows]
+                if step == 0:  # later steps' observations were stored by record()
+                    self.obs[rows, 0] = self.next_obs[rows]
                 self.starts[rows, step] = self.next_starts[rows]
                 mask = None
                 if self.next_mask is not None:
@@ -418,15 +415,14 @@ class RolloutStorage:
                     self.masks[rows, step] = mask
                 state = None if self.state is None else self.state[rows]
                 action, logprob, value, state = policy.act(
-                    self.next_obs[rows], state, self.next_starts[rows], mask)
+                    self.obs[rows, step], state, self.next_starts[rows], mask)
                 if state is not None:
                     self.state[rows] = state
                 self.actions[rows, step] = action
                 self.logprobs[rows, step] = logprob
                 self.values[rows, step] = value
                 pending[half] = envs.step_async(half, self.to_env_actions(action))
-        state = self.state
-        self.next_value = policy.value(self.next_obs, state, self.next_starts)
+        self.next_value = policy.value(self.next_obs, self.state, self.next_starts)
 
     def record(self, step: int, rows: slice, outcome: tuple, policy: ActorCritic,
                episodes: EpisodeStats) -> None:
@@ -444,7 +440,13 @@ class RolloutStorage:
         ended = torch.from_numpy(terminations | truncations).to(self.device)
         self.rewards[rows, step] = reward
         self.dones[rows, step] = ended.float()
-        self.next_obs[rows] = torch.from_numpy(next_obs).to(self.device)
+        # Copied once, straight to where it is read: the next step's slot, or after the last
+        # step the carry into the next rollout.
+        observations = torch.from_numpy(next_obs).to(self.device)
+        if step + 1 < self.obs.shape[1]:
+            self.obs[rows, step + 1] = observations
+        else:
+            self.next_obs[rows] = observations
         self.next_starts[rows] = ended
         self.take_mask(rows, infos)
         episodes.add(infos)
@@ -482,24 +484,21 @@ def bootstrap_truncations(
     terminations: np.ndarray,
     truncations: np.ndarray,
     infos: dict[str, Any],
-    get_value: Callable[..., torch.Tensor],
+    get_value: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     gamma: float,
 ) -> None:
     """rewards[i] += gamma * V(final observation of row i), in place, for every row cut off by
     the time limit and not terminated on the same step: the value of the state it was cut off
     in stands for the rest of the episode (Pardo et al., 2018). The caller marks the step
     done, so the advantage op does not bootstrap across the reset. `get_value(final_obs,
-    rows)` gets the rows' indices too (a recurrent policy needs their states)."""
+    rows)` gets the rows' indices as well as their final observations (a recurrent policy
+    needs the rows' states)."""
     rows = np.flatnonzero(truncations & ~terminations)
     if rows.size == 0:
         return
     final_obs = torch.from_numpy(np.stack(infos["final_obs"][rows])).to(rewards.device)
     index = torch.from_numpy(rows).to(rewards.device)
-    try:
-        value = get_value(final_obs, index)
-    except TypeError:  # a plain V(obs)
-        value = get_value(final_obs)
-    rewards[index] += gamma * value.to(rewards.dtype)
+    rewards[index] += gamma * get_value(final_obs, index).to(rewards.dtype)
 
 
 # ---- the update ----
@@ -680,7 +679,7 @@ class EpisodeStats:
 
     def means_and_clear(self, distributed: Distributed | None = None) -> dict[str, float]:
         """The means over every rank's episodes (sums all-reduced in a distributed run)."""
-        totals = torch.tensor([*self.sums.values(), float(self.count)], dtype=torch.float64)
+        totals = self.state()
         if distributed is not None:
             distributed.all_reduce_sum(totals)
         count = int(totals[-1])

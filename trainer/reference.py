@@ -57,6 +57,7 @@ import shoal
 from shoal.trainer.config import (
     ConfigError, config_from_dict, env_names, load_config, resolve_env, save_config,
 )
+from shoal.trainer.bench import cpu_model
 from shoal.trainer.files import write_text_atomically
 
 REFERENCE_ROOT = Path(__file__).resolve().parent / "reference"
@@ -513,13 +514,3 @@ def machine_name(summary: dict[str, Any]) -> str:
     if machine.get("device", "cpu") == "cpu":
         return cpu
     return f"{machine.get('gpu') or machine['device']}, {cpu}"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"

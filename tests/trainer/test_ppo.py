@@ -89,13 +89,13 @@ def test_truncated_rows_get_gamma_times_the_value_of_their_final_observation():
     infos = {"final_obs": final_obs, "_final_obs": terminations | truncations}
     seen = []
 
-    def get_value(obs: torch.Tensor) -> torch.Tensor:
+    def get_value(obs: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         seen.append(obs.clone())
         return obs.sum(dim=1)  # V(o) = sum of o
 
     ppo.bootstrap_truncations(rewards, terminations, truncations, infos, get_value, gamma=0.5)
     assert rewards.tolist() == [1.0, 2.0 + 0.5 * 15.0, 3.0, 4.0]
-    # A recurrent policy's V also gets the rows, to pick their states.
+    # The rows come along, for a recurrent policy to pick their states.
     rewards = torch.tensor([1.0, 2.0, 3.0, 4.0])
     rows_seen = []
     ppo.bootstrap_truncations(rewards, terminations, truncations, infos,
@@ -118,7 +118,7 @@ def test_truncation_bootstrap_reads_shoals_real_infos():
     assert rows.size  # the time limit cut somebody off
     expected[rows] += 0.9 * torch.from_numpy(np.stack(infos["final_obs"][rows])).float().sum((1, 2))
     ppo.bootstrap_truncations(rewards, terminations, truncations, infos,
-                              lambda obs: obs.float().sum((1, 2)), gamma=0.9)
+                              lambda obs, rows: obs.float().sum((1, 2)), gamma=0.9)
     assert torch.equal(rewards, expected)
 
 
@@ -254,6 +254,7 @@ def test_cli_train_writes_config_metrics_and_checkpoints_then_eval_reads_them(tm
     (["train", "snake", "--learnig-rate", "1"], "did you mean learning_rate"),
     (["train", "snake", "--gamma", "yes"], "'gamma' from the command line must be float"),
     (["eval", "snake", "--checkpoint", "missing.pt"], "checkpoint missing.pt does not exist"),
+    (["train", "snake", "--resume", "missing"], "checkpoint missing/checkpoints/latest.pt does not exist"),
     (["bench", "pong"], "unknown env 'pong'"),
 ])
 def test_cli_errors_print_one_line_and_exit_2(argv, message, capsys):

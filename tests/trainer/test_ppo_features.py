@@ -238,7 +238,7 @@ def test_overlapped_and_plain_rollouts_play_the_same_episodes_given_the_same_act
     results = []
     for overlap in (True, False):
         envs = ppo.EnvRows(dataclasses.replace(config, overlap_rollout=overlap))
-        obs = np.concatenate([obs for obs, _ in envs.reset(5)])
+        obs = np.concatenate([obs for _, obs, _ in envs.reset(5)])
         rewards = []
         for _ in range(20):
             futures = [envs.step_async(half, np.ones(rows.stop - rows.start, np.int32))
@@ -289,9 +289,6 @@ def test_a_resumed_breakout_run_restores_the_normalizer_and_the_envs(tmp_path):
 
 def test_cli_resume_continues_and_refuses_overrides(tmp_path, capsys):
     run_dir = tmp_path / "run"
-    argv = ["train", "snake", *TINY_SNAKE, "--total-timesteps", "1024", "--num-envs", "16",
-            "--horizon", "16", "--minibatch-size", "64", "--checkpoint-interval", "2",
-            "--run-dir", str(run_dir), "--display", "none"]
     config = tiny_snake("--total-timesteps", "1024", "--num-envs", "16", "--horizon", "16",
                         "--minibatch-size", "64", "--checkpoint-interval", "2")
     ppo.train(config, run_dir, quiet=True, stop_after_updates=2)
@@ -304,7 +301,6 @@ def test_cli_resume_continues_and_refuses_overrides(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["train", "snake", "--resume", str(run_dir), "--seed", "3"])
     assert "drop --config" in capsys.readouterr().err
-    del argv
 
 
 # ---- data parallel ----
