@@ -255,6 +255,12 @@ cdef class VectorCore:
                 ended += self.episode_ended[row]
         return ended
 
+    def episode_progress(self, int row):
+        """(return so far, steps so far) of the row's current episode, for HUDs."""
+        if not 0 <= row < self.num_rows:
+            raise IndexError(f"row must be in [0, {self.num_rows - 1}], got {row}")
+        return float(self.episode_returns[row]), int(self.episode_lengths[row])
+
     # ---- Snapshots (Python-facing, never per step) ----
 
     def state_layout(self):

@@ -4,19 +4,34 @@ cython_ext/breakout.pyx; everything else (buffers, seeding, autoreset, time limi
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import gymnasium
 import numpy as np
 
-from shoal._ext.breakout import OBSERVATION_FIELDS, OBSERVATION_LENGTH, BreakoutCore
+from shoal._ext.breakout import (
+    BRICK_SIZE,
+    BRICK_WALL_TOP,
+    FIELD_HEIGHT,
+    FIELD_WIDTH,
+    OBSERVATION_FIELDS,
+    OBSERVATION_LENGTH,
+    PADDLE_THICKNESS,
+    PADDLE_TOP,
+    BreakoutCore,
+)
 from shoal.game import Game
+from shoal.render.play import Controls
+from shoal.render.scenes.breakout import BreakoutScene
 from shoal.single_env import ShoalEnv
 from shoal.validation import check_bool, check_int, check_reward
 from shoal.vector_env import ShoalVectorEnv
 
 MAX_FRAMESKIP = 8
 NUM_ACTIONS = 3  # NOOP, LEFT, RIGHT
+NOOP, LEFT, RIGHT = range(NUM_ACTIONS)
+#: The arcade machine's frame rate: a window shows 60 / frameskip steps a second.
+FRAMES_PER_SECOND = 60
 
 
 def observation_bounds() -> tuple[np.ndarray, np.ndarray]:
@@ -69,6 +84,31 @@ class BreakoutGame(Game):
             continuous=self.continuous,
             reward_scale=self.reward_scale,
             lost_ball_penalty=self.lost_ball_penalty,
+        )
+
+    def make_scene(self, view: str) -> BreakoutScene:
+        return BreakoutScene(  # one agent: the "world" and "agent" views are the same
+            field_size=(FIELD_WIDTH, FIELD_HEIGHT),
+            brick_size=BRICK_SIZE,
+            wall_top=BRICK_WALL_TOP,
+            paddle_top=PADDLE_TOP,
+            paddle_thickness=PADDLE_THICKNESS,
+        )
+
+    def scene_state(self, core: BreakoutCore, world: int, agent: int) -> dict[str, Any]:
+        return core.state(world)
+
+    def render_fps(self) -> int:
+        return round(FRAMES_PER_SECOND / self.frameskip)
+
+    def controls(self) -> Controls:
+        # With continuous=True the keys move the paddle at full speed (velocity -1 or 1).
+        left, right, idle = (-1.0, 1.0, 0.0) if self.continuous else (LEFT, RIGHT, NOOP)
+        return Controls(
+            keys={"LEFT": left, "A": left, "RIGHT": right, "D": right},
+            idle_action=idle,
+            help="LEFT/A, RIGHT/D: MOVE THE PADDLE",
+            first_action=idle,
         )
 
 

@@ -3,7 +3,9 @@
 A game subclasses `Game`: its constructor takes the game's keyword parameters and validates
 them (envs/validation.py), and its methods describe the spaces and build the native core.
 Everything else (buffers, seeding, autoreset, time limits, action checks, infos, episode
-statistics, threading) is shared and lives once in the wrappers and cython_ext/core.pyx.
+statistics, threading, rendering) is shared and lives once in the wrappers and
+cython_ext/core.pyx. For rendering a game names its scene (render/scenes/), hands it the
+state of one world, and says which keys play it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import abc
 from typing import Any, ClassVar
 
 import gymnasium
+
+from shoal.render.play import Controls
+from shoal.render.scene import Scene
 
 
 class Game(abc.ABC):
@@ -42,3 +47,23 @@ class Game(abc.ABC):
     def parameters(self) -> dict[str, Any]:
         """The validated parameters, for repr and docs."""
         return dict(vars(self))
+
+    # ---- Rendering (render/) ----
+
+    @abc.abstractmethod
+    def make_scene(self, view: str) -> Scene:
+        """The game's scene; view is "world" (the whole world) or "agent" (a camera on the
+        followed agent, where the scene has one; otherwise the same as "world")."""
+
+    @abc.abstractmethod
+    def scene_state(self, core: Any, world: int, agent: int) -> dict[str, Any]:
+        """What the scene draws for `agent` of `world` (the wrapper adds "step")."""
+
+    @abc.abstractmethod
+    def render_fps(self) -> int:
+        """Steps shown per second in a window, and the frame rate of videos."""
+
+    @abc.abstractmethod
+    def controls(self) -> Controls:
+        """The keys that play the game (shoal play, and get_keys_to_action for
+        gymnasium.utils.play)."""

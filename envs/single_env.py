@@ -16,12 +16,14 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 
 from shoal.game import Game
-from shoal.vector_env import ResetNeeded, ShoalVectorEnv, check_actions
+from shoal.vector_env import RENDER_MODES, ResetNeeded, ShoalVectorEnv, check_actions
 
 
 #: Arguments of the vector env that a single env does not take (gymnasium.make consumes
 #: max_episode_steps itself and adds its TimeLimit wrapper).
-VECTOR_ARGUMENTS = frozenset({"num_envs", "autoreset_mode", "num_threads", "copy", "max_episode_steps"})
+VECTOR_ARGUMENTS = frozenset(
+    {"num_envs", "autoreset_mode", "num_threads", "copy", "max_episode_steps", "render_env_index"}
+)
 
 
 @functools.cache
@@ -33,7 +35,7 @@ class ShoalEnv(gymnasium.Env):
     """Base of every shoal single env; see the game modules for the documentation of each."""
 
     game_class: ClassVar[type[Game]]
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": RENDER_MODES, "render_fps": 30}
 
     def __init__(self, render_mode: str | None = None, **game_kwargs: Any):
         if not self.game_class.single_agent:
@@ -57,6 +59,7 @@ class ShoalEnv(gymnasium.Env):
         self.game = self._rows.game
         self.core = self._rows.core
         self.render_mode = render_mode
+        self.metadata = {**type(self).metadata, "render_fps": self._rows.metadata["render_fps"]}
         self.observation_space = self._rows.single_observation_space
         self.action_space = self._rows.single_action_space
         self._episode_over = False
@@ -93,6 +96,24 @@ class ShoalEnv(gymnasium.Env):
                 name: stats[name][0].item() for name in self._rows.stat_names
             }
         return observations[0].copy(), float(rewards[0]), terminated, bool(truncations[0]), info
+
+    def render(self) -> np.ndarray | None:
+        """"rgb_array": the frame, uint8 [height, width, 3], drawn without a display;
+        "human": a raylib window (drawn by itself after every reset and step)."""
+        return self._rows.render()
+
+    @property
+    def scene(self) -> Any:
+        """The game's scene (render/scenes/)."""
+        return self._rows.scene
+
+    def scene_state(self) -> dict[str, Any]:
+        """What the scene draws (see ShoalVectorEnv.scene_state)."""
+        return self._rows.scene_state()
+
+    def get_keys_to_action(self) -> dict[tuple[str, ...], int]:
+        """Keys for gymnasium.utils.play.play: the game's letter keys (WASD)."""
+        return self.game.controls().keys_to_action()
 
     def close(self) -> None:
         self._rows.close()

@@ -12,6 +12,8 @@ import numpy as np
 
 from shoal._ext.snake import MAX_SNAKES_PER_WORLD, SnakeCore
 from shoal.game import Game
+from shoal.render.play import Controls
+from shoal.render.scenes.snake import SnakeScene
 from shoal.single_env import ShoalEnv
 from shoal.validation import check_bool, check_int, check_reward
 from shoal.vector_env import ShoalVectorEnv
@@ -27,6 +29,7 @@ GRID_BYTES_PER_CELL = 3
 #: Highest observation code (other snake).
 MAX_CODE = 5
 NUM_ACTIONS = 4
+UP, RIGHT, DOWN, LEFT = range(NUM_ACTIONS)
 
 
 def _check_field(width: Any, height: Any, vision: Any) -> tuple[int, int, int]:
@@ -115,6 +118,26 @@ class SnakeGame(Game):
             leave_corpse=self.leave_corpse,
         )
 
+    def make_scene(self, view: str) -> SnakeScene:
+        return SnakeScene(
+            width=self.width, height=self.height, agents=self.agents_per_world(), view=view
+        )
+
+    def scene_state(self, core: SnakeCore, world: int, agent: int) -> dict[str, Any]:
+        return {**core.state(world), "followed": agent}
+
+    def render_fps(self) -> int:
+        return 10
+
+    def controls(self) -> Controls:
+        return Controls(
+            keys={"UP": UP, "W": UP, "RIGHT": RIGHT, "D": RIGHT,
+                  "DOWN": DOWN, "S": DOWN, "LEFT": LEFT, "A": LEFT},
+            idle_action=None,  # the snake keeps its direction
+            help="ARROWS/WASD: STEER",
+            first_action=UP,
+        )
+
 
 class SnakeArenaGame(SnakeGame):
     """Many snakes in one arena per world. Parameters: see SnakeArenaVectorEnv."""
@@ -153,6 +176,9 @@ class SnakeArenaGame(SnakeGame):
 
     def agents_per_world(self) -> int:
         return self.snakes_per_arena
+
+    def render_fps(self) -> int:
+        return 15
 
 
 class SnakeEnv(ShoalEnv):

@@ -12,6 +12,8 @@ copy the actions, one call into the core (GIL released), then copies of the resu
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import json
 import warnings
 from collections.abc import Mapping
@@ -29,6 +31,7 @@ from shoal._ext.core import (
     openmp_available,
 )
 from shoal.game import Game
+from shoal.render.scene import Scene, SceneView
 from shoal.validation import check_bool, check_int
 
 # Codes of the autoreset modes in the native loop (cython_ext/core.pxd, AutoresetCode).
@@ -44,6 +47,11 @@ MAX_EPISODE_STEPS = 2**62
 SEED_LIMIT = 2**64
 #: max_episode_steps default: the game's own time limit (None means no time limit).
 GAME_DEFAULT: Any = "game default"
+#: "rgb_array": render() returns frames drawn by numpy, no display needed; "human": a raylib
+#: window, drawn after every reset and step.
+RENDER_MODES = ["human", "rgb_array"]
+#: What a render shows: the whole world, or a camera following the rendered agent.
+RENDER_VIEWS = ("world", "agent")
 
 
 #: The buffers a state holds: those that carry over from one call to the next (the final
@@ -166,7 +174,8 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
 
     game_class: ClassVar[type[Game]]
     metadata: ClassVar[dict[str, Any]] = {
-        "render_modes": [],
+        "render_modes": RENDER_MODES,
+        "render_fps": 30,  # each instance holds its game's rate
         "autoreset_mode": AutoresetMode.NEXT_STEP,
     }
 
@@ -178,6 +187,8 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         num_threads: int = 1,
         render_mode: str | None = None,
+        render_env_index: int = 0,
+        render_view: str = "world",
         copy: bool = True,
         **game_kwargs: Any,
     ):
@@ -208,13 +219,22 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
                 f"got {render_mode!r}"
             )
         self.render_mode = render_mode
+        self.render_env_index = check_int("render_env_index", render_env_index, 0, num_envs - 1)
+        if render_view not in RENDER_VIEWS:
+            raise ValueError(f"render_view must be one of {RENDER_VIEWS}, got {render_view!r}")
+        self.render_view = render_view
+        self._view: SceneView | None = None
         self.copy = check_bool("copy", copy)
         self.max_episode_steps = max_episode_steps
 
         self.num_envs = num_envs
         self.agents_per_world = agents
         self.num_worlds = num_envs // agents
-        self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
+        self.metadata = {
+            **type(self).metadata,
+            "autoreset_mode": self.autoreset_mode,
+            "render_fps": self.game.render_fps(),
+        }
         self.single_observation_space = self.game.observation_space()
         self.single_action_space = self.game.action_space()
         self.observation_space = batch_space(self.single_observation_space, num_envs)
@@ -230,6 +250,13 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
         )
         self._needs_reset = True
         self._seeded_once = False
+
+    @classmethod
+    def game_for(cls, **kwargs: Any) -> Game:
+        """The game that make_vec(id, **kwargs) would run: kwargs without the wrapper's own
+        arguments (num_envs, max_episode_steps, render_mode, ...) go to the game."""
+        wrapper_arguments = inspect.signature(ShoalVectorEnv.__init__).parameters
+        return cls.game_class(**{k: v for k, v in kwargs.items() if k not in wrapper_arguments})
 
     # ---- Gymnasium API ----
 
@@ -264,6 +291,8 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
             self.buffers.terminations[row_mask] = False
             self.buffers.truncations[row_mask] = False
         self._needs_reset = False
+        if self.render_mode == "human":
+            self.render()
         return self.buffers.observations, {}
 
     def step(
@@ -289,6 +318,8 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
         infos: dict[str, Any] = {}
         if episodes_ended:
             infos = self._episode_infos()
+        if self.render_mode == "human":
+            self.render()
         if self.copy:
             return (
                 self.buffers.observations,
@@ -419,12 +450,47 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
                     f"the state has {name}={show(value)}, this env has {name}={show(my_value)}"
                 )
 
-    def render(self) -> None:
-        """Rendering arrives with shoal.render; with render_mode=None there is nothing to draw."""
-        return None
+    # ---- Rendering ----
+
+    @functools.cached_property
+    def scene(self) -> Scene:
+        """The game's scene (render/scenes/) for this env's render_view."""
+        return self.game.make_scene(self.render_view)
+
+    def scene_state(self) -> dict[str, Any]:
+        """What the scene draws: the state of sub-env `render_env_index` (its world, and which
+        agent the HUD and camera follow) and "step", its episode's steps so far."""
+        self._check_open()
+        world, agent = divmod(self.render_env_index, self.agents_per_world)
+        state = self.game.scene_state(self.core, world, agent)
+        state["step"] = self.core.episode_progress(self.render_env_index)[1]
+        return state
+
+    def render(self) -> np.ndarray | None:
+        """Draw sub-env `render_env_index`: "rgb_array" returns the frame, uint8
+        [height, width, 3] (no display needed); "human" shows it in a raylib window paced at
+        metadata["render_fps"] (and happens by itself after every reset and step)."""
+        self._check_open()
+        if self.render_mode is None:
+            gymnasium.logger.warn(
+                f"{type(self).__name__}.render() was called with render_mode=None: pass "
+                "render_mode='rgb_array' or 'human' when making the env"
+            )
+            return None
+        if self._needs_reset:
+            raise ResetNeeded(f"{type(self).__name__}.render() was called before reset()")
+        if self._view is None:
+            title = f"shoal: {self.game_class.__name__.removesuffix('Game')}"
+            self._view = SceneView(self.scene, self.render_mode, fps=self.metadata["render_fps"],
+                                   title=title)
+        return self._view.show(self.scene_state())
 
     def close_extras(self, **kwargs: Any) -> None:
         # VectorEnv.close() calls this once and sets self.closed, so close() is idempotent.
+        view = getattr(self, "_view", None)  # absent when __init__ failed before making it
+        if view is not None:
+            view.close()
+            self._view = None
         self.core = None
 
     # ---- helpers ----

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from shoal.trainer.advantage import compute_advantages, reference_advantages
-from shoal.trainer.files import write_text_atomically
+from shoal._ext.files import write_text_atomically
 
 
 def median_seconds(function, repeats: int) -> float:

@@ -27,7 +27,7 @@ import numpy as np
 import shoal
 from shoal._ext.core import openmp_available
 from shoal.trainer.bench import bench_env, cpu_model
-from shoal.trainer.files import write_text_atomically
+from shoal._ext.files import write_text_atomically
 
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from shoal.trainer.files import write_atomically
+from shoal._ext.files import write_atomically
 
 
 def save_checkpoint(

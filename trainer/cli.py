@@ -4,6 +4,8 @@
     shoal train ENV --resume RUN_DIR
     torchrun --nproc-per-node N -m shoal.trainer.cli train ENV ...   (data parallel)
     shoal eval  ENV --checkpoint PATH [--episodes N] [--deterministic] [--seed S]
+                [--render] [--video FILE.gif|FILE.mp4] [--max-frames N]
+    shoal play  ENV [--checkpoint PATH] [--agent I] [--view world|agent] [--fps N] [--seed S]
     shoal bench ENV [--num-envs N] [--threads T] [--steps S]
     shoal reproduce ENV [--seed S] [--run-dir DIR] [--total-timesteps N] [--reference-root DIR]
 
@@ -16,8 +18,8 @@ keys set env parameters (--env.width 8).
 `reproduce` trains with the env's reference config (trainer/reference/<env>/config.toml) and
 compares the run with the reference band (trainer/reference.py): exit status 0 inside, 1 outside.
 
-torch is imported only inside `train`, `eval` and `reproduce`: `shoal bench` needs shoal,
-gymnasium and numpy alone. A bad setting, a bad value, a missing checkpoint or a missing
+torch is imported only inside `train`, `eval`, `reproduce` and `play --checkpoint`: `shoal
+bench` needs shoal, gymnasium and numpy alone, and `shoal play` adds only raylib. A bad setting, a bad value, a missing checkpoint or a missing
 reference prints one line and exits 2.
 """
 
@@ -30,6 +32,9 @@ import time
 from pathlib import Path
 from typing import NoReturn
 
+from gymnasium.error import DependencyNotInstalled
+
+from shoal.render.raylib_canvas import DisplayUnavailable
 from shoal.trainer.config import ConfigError, load_config, resolve_env
 
 
@@ -45,8 +50,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_eval(args)
         if args.command == "reproduce":
             return run_reproduce(args)
+        if args.command == "play":
+            return run_play(args)
         return run_bench(args)
-    except ConfigError as error:
+    except (ConfigError, DisplayUnavailable, DependencyNotInstalled) as error:
         fail(str(error))
 
 
@@ -76,10 +83,33 @@ def build_parser() -> argparse.ArgumentParser:
                                    help="play a checkpoint's policy and report its returns")
     evaluate.add_argument("env", metavar="ENV")
     evaluate.add_argument("--checkpoint", type=Path, required=True, help="a .pt file of a run")
-    evaluate.add_argument("--episodes", type=positive_int, default=10)
+    evaluate.add_argument("--episodes", type=positive_int,
+                          help="episodes to play (default 10; 1 with --render or --video)")
     evaluate.add_argument("--deterministic", action="store_true",
                           help="the most likely action instead of a sample")
     evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--render", action="store_true",
+                          help="watch the episodes (one after another) in a window")
+    evaluate.add_argument("--video", type=Path, metavar="FILE",
+                          help="record the episodes to FILE (.gif needs Pillow; .mp4 needs "
+                               "imageio-ffmpeg), drawn headless")
+    evaluate.add_argument("--max-frames", type=positive_int, default=3000, metavar="N",
+                          help="the video keeps at most N frames (default 3000)")
+
+    play = commands.add_parser(
+        "play", allow_abbrev=False, help="play an env with the keyboard in a window",
+        description="Play in a raylib window: the game's keys (shown under the scene), P pause, "
+                    "R reset, +/- speed, Esc quit. In a multi-agent game you control one agent; "
+                    "the others follow --checkpoint, or act at random.",
+    )
+    play.add_argument("env", metavar="ENV")
+    play.add_argument("--checkpoint", type=Path,
+                      help="multi-agent games: the policy of the agents you do not control")
+    play.add_argument("--agent", type=int, default=0, help="the agent you control (default 0)")
+    play.add_argument("--view", choices=("world", "agent"), default="world",
+                      help="the whole world, or a camera on your agent (default world)")
+    play.add_argument("--fps", type=positive_int, help="steps per second (default: the env's)")
+    play.add_argument("--seed", type=int, help="seed of the world (default: random)")
 
     bench = commands.add_parser("bench", allow_abbrev=False,
                                 help="agent-steps per second of the env with random actions")
@@ -191,16 +221,116 @@ def run_eval(args: argparse.Namespace) -> int:
     from shoal.trainer.checkpoint import load_checkpoint  # torch only from here on
     from shoal.trainer.ppo import evaluate
 
-    checkpoint = read_checkpoint(args.checkpoint, load_checkpoint)
-    trained_on = checkpoint["config"].get("env_id")
-    if trained_on != env_id:
-        fail(f"checkpoint {args.checkpoint} was trained on {trained_on}, not {env_id}")
-    result = evaluate(checkpoint, args.episodes, args.deterministic, args.seed)
+    checkpoint = checkpoint_for(args.checkpoint, env_id, load_checkpoint)
+    if args.episodes is None:
+        args.episodes = 1 if (args.render or args.video) else 10
+    if args.render or args.video:
+        result = watch_checkpoint(args, checkpoint, env_id)
+    else:
+        result = evaluate(checkpoint, args.episodes, args.deterministic, args.seed)
     mode = "deterministic" if args.deterministic else "sampled actions"
     print(f"{env_id}: {args.episodes} episodes ({mode}), checkpoint step {checkpoint['step']:,}")
     print(f"  return {result['return_mean']:.2f} +- {result['return_std']:.2f}   "
           f"score {result['score_mean']:.2f} +- {result['score_std']:.2f}   "
           f"length {result['length_mean']:.1f}")
+    return 0
+
+
+def checkpoint_for(path: Path, env_id: str, load_checkpoint) -> dict:
+    """The checkpoint at path, which must have been trained on env_id (or exit 2)."""
+    checkpoint = read_checkpoint(path, load_checkpoint)
+    trained_on = checkpoint["config"].get("env_id")
+    if trained_on != env_id:
+        fail(f"checkpoint {path} was trained on {trained_on}, not {env_id}")
+    return checkpoint
+
+
+def watch_checkpoint(args: argparse.Namespace, checkpoint: dict, env_id: str) -> dict:
+    """Watch the episodes in a window (--render) and/or record them headless (--video)."""
+    from shoal.render.video import VIDEO_SUFFIXES, VideoWriter
+    from shoal.trainer.ppo import watch
+
+    if args.render and args.video:
+        fail("--render and --video watch in two ways: choose one")
+    if args.render:
+        return watch(checkpoint, args.episodes, args.deterministic, args.seed, "human")
+    if args.video.suffix.lower() not in VIDEO_SUFFIXES:
+        fail(f"--video must end in one of {', '.join(VIDEO_SUFFIXES)}, got {args.video}")
+    frames_seen = 0
+
+    def record(frame):
+        nonlocal frames_seen
+        frames_seen += 1
+        if writer.frames < args.max_frames:
+            writer.add(frame)
+
+    fps = env_vector_class(env_id).game_for(**checkpoint["config"].get("env", {})).render_fps()
+    with VideoWriter(args.video, fps=fps) as writer:
+        result = watch(checkpoint, args.episodes, args.deterministic, args.seed, "rgb_array",
+                       on_frame=record)
+    print(f"wrote {args.video}: {writer.frames} frames at {writer.fps:g} per second")
+    if frames_seen > writer.frames:
+        print(f"  (the episodes drew {frames_seen} frames; the video keeps the first "
+              f"{writer.frames}: raise --max-frames for more)")
+    return result
+
+
+def env_vector_class(env_id: str):
+    """The native vector env class registered for env_id."""
+    import gymnasium
+    from gymnasium.envs.registration import load_env_creator
+
+    import shoal  # noqa: F401  (registers the ids)
+
+    return load_env_creator(gymnasium.spec(env_id).vector_entry_point)
+
+
+def run_play(args: argparse.Namespace) -> int:
+    """Play ENV with the keyboard (shoal.render.play) in a raylib window."""
+    import gymnasium
+
+    from shoal.render.play import HELP_HEIGHT, PlaySession
+    from shoal.render.raylib_canvas import RaylibCanvas
+
+    _, env_id = resolve_env(args.env)
+    env_parameters: dict = {}
+    checkpoint = None
+    if args.checkpoint is not None:
+        from shoal.trainer.checkpoint import load_checkpoint  # torch only with a checkpoint
+
+        checkpoint = checkpoint_for(args.checkpoint, env_id, load_checkpoint)
+        env_parameters = dict(checkpoint["config"].get("env", {}))
+    game = env_vector_class(env_id).game_for(**env_parameters)
+    agents = game.agents_per_world()
+    if checkpoint is not None and agents == 1:
+        fail("--checkpoint drives the agents you do not control, and this game has one agent: "
+             "watch a checkpoint with shoal eval ENV --checkpoint PATH --render")
+    if not 0 <= args.agent < agents:
+        fail(f"--agent must be in [0, {agents - 1}] for {env_id}, got {args.agent}")
+    # Several agents: SAME_STEP, so each respawned agent's first observation reaches the
+    # policy with its episode start. One agent: NEXT_STEP, so the final frame stays on screen.
+    autoreset = "SameStep" if agents > 1 else "NextStep"
+    envs = gymnasium.make_vec(env_id, num_envs=agents, render_env_index=args.agent,
+                              render_view=args.view, autoreset_mode=autoreset, **env_parameters)
+    others = None
+    if checkpoint is not None:
+        from shoal.trainer.ppo import CheckpointPolicy
+
+        others = CheckpointPolicy(checkpoint, envs)
+    scene = envs.scene
+    window = RaylibCanvas(scene.width, scene.height + HELP_HEIGHT, title=f"shoal play {env_id}")
+    controls = game.controls()
+    session = PlaySession(envs, window, window, controls, agent=args.agent, others=others,
+                          steps_per_second=args.fps or envs.metadata["render_fps"], seed=args.seed)
+    try:
+        result = session.run()
+    finally:
+        window.close()
+        envs.close()
+    scores = ", ".join(f"{score:g}" for score in result.scores) or "none finished"
+    actions = ", ".join(f"{action}: {count}" for action, count in sorted(result.action_counts.items()))
+    print(f"played {result.steps} steps, {result.episodes} episodes (scores: {scores})")
+    print(f"actions taken: {actions or 'none'}")
     return 0
 
 

@@ -59,7 +59,7 @@ from shoal.trainer.checkpoint import save_checkpoint
 from shoal.trainer.config import Config, ConfigError, config_from_dict, save_config
 from shoal.trainer.display import RunDisplay, check_optional_packages
 from shoal.trainer.distributed import Distributed, rank_device, setup_distributed
-from shoal.trainer.files import write_text_atomically
+from shoal._ext.files import write_text_atomically
 from shoal.trainer.optimizers import make_optimizer
 from shoal.trainer.policies import ActorCritic, count_parameters, make_policy, resolve_precision
 
@@ -326,8 +326,11 @@ class EnvRows:
             envs.close()
 
 
-def make_envs(config: Config, num_envs: int | None = None) -> gymnasium.vector.VectorEnv:
-    """The native vector env in SAME_STEP autoreset mode; a bad env setting is a ConfigError."""
+def make_envs(
+    config: Config, num_envs: int | None = None, **render_options: Any
+) -> gymnasium.vector.VectorEnv:
+    """The native vector env in SAME_STEP autoreset mode (render_options: render_mode,
+    render_env_index, render_view); a bad env setting is a ConfigError."""
     try:
         return gymnasium.make_vec(
             config.env_id,
@@ -335,6 +338,7 @@ def make_envs(config: Config, num_envs: int | None = None) -> gymnasium.vector.V
             autoreset_mode=AutoresetMode.SAME_STEP,
             num_threads=config.num_threads,
             **config.env,
+            **render_options,
         )
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{config.env_id} rejects the env settings: {error}") from None
@@ -778,6 +782,44 @@ def restore(checkpoint: dict[str, Any], policy: ActorCritic, optimizer, envs: En
 # ---- evaluation ----
 
 
+class CheckpointPolicy:
+    """A checkpoint's policy acting for every row of a vector env: numpy observations in, the
+    env's actions out. It carries the LSTM state (if any) and resets it at episode starts, and
+    honours action masks. Used by `shoal eval` and by `shoal play` for the agents the player
+    does not control."""
+
+    def __init__(self, checkpoint: dict[str, Any], envs: gymnasium.vector.VectorEnv,
+                 deterministic: bool = False):
+        config = config_from_dict(checkpoint["config"], "the checkpoint's config")
+        torch.set_num_threads(config.torch_threads)
+        # A checkpoint trained on a GPU plays on the CPU where there is none.
+        on_gpu = config.device != "cpu" and torch.cuda.is_available()
+        self.device = torch.device(config.device if on_gpu else "cpu")
+        self.policy = make_policy(
+            config, envs.single_observation_space, envs.single_action_space, self.device
+        )
+        self.policy.load_state_dict(checkpoint["model"])
+        self.policy.eval()
+        self.deterministic = deterministic
+        self.to_env_actions = env_action_converter(envs.single_action_space, self.device)
+        self.state = self.policy.initial_state(envs.num_envs, self.device)
+
+    def __call__(self, observations: np.ndarray, episode_starts: np.ndarray,
+                 action_mask: np.ndarray | None = None) -> np.ndarray:
+        """Actions for `observations`; episode_starts marks the rows whose episode begins
+        with this observation (all of them after a reset)."""
+        device = self.device
+        mask = None if action_mask is None else torch.as_tensor(
+            np.asarray(action_mask, dtype=bool), device=device)
+        with torch.inference_mode():
+            action, _, _, self.state = self.policy.act(
+                torch.from_numpy(np.asarray(observations)).to(device), self.state,
+                torch.as_tensor(np.asarray(episode_starts, dtype=bool), device=device),
+                mask, self.deterministic,
+            )
+        return self.to_env_actions(action)
+
+
 def evaluate(
     checkpoint: dict[str, Any], episodes: int = 10, deterministic: bool = False, seed: int = 0
 ) -> dict[str, float]:
@@ -787,44 +829,77 @@ def evaluate(
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     config = config_from_dict(checkpoint["config"], "the checkpoint's config")
-    torch.set_num_threads(config.torch_threads)
     torch.manual_seed(seed)
-    # A checkpoint trained on a GPU plays on the CPU where there is none.
-    on_gpu = config.device != "cpu" and torch.cuda.is_available()
-    device = torch.device(config.device if on_gpu else "cpu")
     probe = make_envs(config)
     agents = getattr(probe, "agents_per_world", 1)
     probe.close()
     envs = make_envs(config, num_envs=math.ceil(episodes / agents) * agents)
-    policy = make_policy(config, envs.single_observation_space, envs.single_action_space, device)
-    policy.load_state_dict(checkpoint["model"])
-    policy.eval()
-    to_env_actions = env_action_converter(envs.single_action_space, device)
-
-    results = {name: np.full(envs.num_envs, np.nan) for name in ("return", "score", "length")}
-    finished = np.zeros(envs.num_envs, dtype=bool)
-    obs, infos = envs.reset(seed=seed)
-    state = policy.initial_state(envs.num_envs, device)
-    starts = torch.ones(envs.num_envs, dtype=torch.bool, device=device)
     try:
-        with torch.inference_mode():
-            while not finished[:episodes].all():
-                mask = infos.get("action_mask")
-                mask = None if mask is None else torch.as_tensor(np.asarray(mask, dtype=bool), device=device)
-                action, _, _, state = policy.act(torch.from_numpy(obs).to(device), state, starts,
-                                                 mask, deterministic)
-                obs, _, terminations, truncations, infos = envs.step(to_env_actions(action))
-                starts = torch.from_numpy(terminations | truncations).to(device)
-                if "episode_stats" in infos:
-                    first = infos["_episode_stats"] & ~finished
-                    for name, column in results.items():
-                        if name in infos["episode_stats"]:
-                            column[first] = infos["episode_stats"][name][first]
-                    finished |= first
+        collected = play_episodes(CheckpointPolicy(checkpoint, envs, deterministic), envs, seed,
+                                  wanted={row: 1 for row in range(episodes)})
     finally:
         envs.close()
-    summary: dict[str, float] = {"episodes": episodes}
-    for name, column in results.items():
-        summary[f"{name}_mean"] = float(np.mean(column[:episodes]))
-        summary[f"{name}_std"] = float(np.std(column[:episodes]))
+    return summarize_episodes([collected[row][0] for row in range(episodes)])
+
+
+def watch(
+    checkpoint: dict[str, Any], episodes: int, deterministic: bool, seed: int, render_mode: str,
+    on_frame: Callable[[np.ndarray], None] | None = None,
+) -> dict[str, float]:
+    """Play `episodes` episodes one after another in one world, drawing the first agent:
+    "human" in a window, "rgb_array" handing every frame (after the reset and each step) to
+    on_frame. Returns what evaluate returns, over these episodes."""
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    config = config_from_dict(checkpoint["config"], "the checkpoint's config")
+    torch.manual_seed(seed)
+    probe = make_envs(config)
+    agents = getattr(probe, "agents_per_world", 1)
+    probe.close()
+    envs = make_envs(config, num_envs=agents, render_mode=render_mode, render_env_index=0)
+    frame_sink = on_frame if render_mode == "rgb_array" else None
+    try:
+        collected = play_episodes(CheckpointPolicy(checkpoint, envs, deterministic), envs, seed,
+                                  wanted={0: episodes}, on_frame=frame_sink)
+    finally:
+        envs.close()
+    return summarize_episodes(collected[0])
+
+
+def play_episodes(
+    policy: CheckpointPolicy, envs: gymnasium.vector.VectorEnv, seed: int,
+    wanted: dict[int, int], on_frame: Callable[[np.ndarray], None] | None = None,
+) -> dict[int, list[dict[str, float]]]:
+    """Step until each row in `wanted` has ended its first wanted[row] episodes; their return,
+    score and length by row. on_frame receives envs.render() after the reset and each step."""
+    collected: dict[int, list[dict[str, float]]] = {row: [] for row in wanted}
+    obs, infos = envs.reset(seed=seed)
+    if on_frame is not None:
+        on_frame(envs.render())
+    starts = np.ones(envs.num_envs, dtype=bool)
+    while any(len(collected[row]) < count for row, count in wanted.items()):
+        actions = policy(obs, starts, infos.get("action_mask"))
+        obs, _, terminations, truncations, infos = envs.step(actions)
+        if on_frame is not None:
+            on_frame(envs.render())
+        starts = terminations | truncations
+        if "episode_stats" not in infos:
+            continue
+        stats = infos["episode_stats"]
+        for row in np.flatnonzero(infos["_episode_stats"]).tolist():
+            if row in wanted and len(collected[row]) < wanted[row]:
+                collected[row].append({
+                    "return": float(stats["return"][row]),
+                    "length": float(stats["length"][row]),
+                    "score": float(stats["score"][row]) if "score" in stats else math.nan,
+                })
+    return collected
+
+
+def summarize_episodes(results: list[dict[str, float]]) -> dict[str, float]:
+    summary: dict[str, float] = {"episodes": len(results)}
+    for name in ("return", "score", "length"):
+        column = np.array([result[name] for result in results])
+        summary[f"{name}_mean"] = float(np.mean(column))
+        summary[f"{name}_std"] = float(np.std(column))
     return summary

@@ -58,7 +58,7 @@ from shoal.trainer.config import (
     ConfigError, config_from_dict, env_names, load_config, resolve_env, save_config,
 )
 from shoal.trainer.bench import cpu_model
-from shoal.trainer.files import write_text_atomically
+from shoal._ext.files import write_text_atomically
 
 REFERENCE_ROOT = Path(__file__).resolve().parent / "reference"
 #: The final score is the mean score over this last share of a run's steps.

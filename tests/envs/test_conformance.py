@@ -63,7 +63,8 @@ def test_vector_only_id_refuses_make_and_names_make_vec():
 # ---- single env ----
 
 
-def test_single_env_passes_check_env_without_warnings(single_env_id):
+def test_single_env_passes_check_env_without_warnings(single_env_id, display):
+    # With its render checks: every render mode, the raylib window ("human") included.
     env = gymnasium.make(single_env_id)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
