@@ -49,6 +49,17 @@ _register("shoal/Breakout-v0", "breakout", "BreakoutEnv", "BreakoutVectorEnv", B
 _register("shoal/Snake-v0", "snake", "SnakeEnv", "SnakeVectorEnv", SnakeGame)
 _register("shoal/SnakeArena-v0", "snake", None, "SnakeArenaVectorEnv", SnakeArenaGame)
 
+def vector_env_class(env_id: str) -> type[ShoalVectorEnv]:
+    """The native vector env class registered for a shoal id; its `game_for(**kwargs)` gives
+    the game (and so its agents per world, scene and controls) without building an env."""
+    from gymnasium.envs.registration import load_env_creator
+
+    spec = gymnasium.spec(env_id)
+    if spec.vector_entry_point is None or not env_id.startswith("shoal/"):
+        raise ValueError(f"{env_id!r} is not a shoal id")
+    return load_env_creator(spec.vector_entry_point)
+
+
 #: Every id shoal registers; the conformance tests and the benchmark run over all of them.
 ENV_IDS: tuple[str, ...] = ("shoal/Breakout-v0", "shoal/Snake-v0", "shoal/SnakeArena-v0")
 
@@ -63,4 +74,5 @@ __all__ = [
     "SnakeArenaVectorEnv",
     "SnakeEnv",
     "SnakeVectorEnv",
+    "vector_env_class",
 ]

@@ -215,9 +215,11 @@ class BreakoutEnv(ShoalEnv):
     | `reward_scale`      | 1.0     | multiplies the points; in [0, 1e6] (0: no points reward)  |
     | `lost_ball_penalty` | 0.0     | subtracted from the reward per lost ball; in [0, 1e6]     |
 
-    Shared by every shoal env: `max_episode_steps` (None for no limit), `render_mode`, and for
-    `make_vec` also `autoreset_mode` (`AutoresetMode.NEXT_STEP`, `SAME_STEP` or `DISABLED`)
-    and `num_threads` (worlds stepped in parallel).
+    Shared by every shoal env: `max_episode_steps` (None for no limit), `render_mode` (None,
+    `"rgb_array"` or `"human"`), `render_view` (`"world"`, or `"agent"` for a camera on the
+    drawn agent where the scene has one), and for `make_vec` also `autoreset_mode`
+    (`AutoresetMode.NEXT_STEP`, `SAME_STEP` or `DISABLED`), `num_threads` (worlds stepped in
+    parallel) and `render_env_index` (the sub-env `render()` draws, default 0).
 
     ## Version History
 

@@ -247,6 +247,8 @@ def checkpoint_for(path: Path, env_id: str, load_checkpoint) -> dict:
 
 def watch_checkpoint(args: argparse.Namespace, checkpoint: dict, env_id: str) -> dict:
     """Watch the episodes in a window (--render) and/or record them headless (--video)."""
+    import shoal
+
     from shoal.render.video import VIDEO_SUFFIXES, VideoWriter
     from shoal.trainer.ppo import watch
 
@@ -264,7 +266,7 @@ def watch_checkpoint(args: argparse.Namespace, checkpoint: dict, env_id: str) ->
         if writer.frames < args.max_frames:
             writer.add(frame)
 
-    fps = env_vector_class(env_id).game_for(**checkpoint["config"].get("env", {})).render_fps()
+    fps = shoal.vector_env_class(env_id).game_for(**checkpoint["config"].get("env", {})).render_fps()
     with VideoWriter(args.video, fps=fps) as writer:
         result = watch(checkpoint, args.episodes, args.deterministic, args.seed, "rgb_array",
                        on_frame=record)
@@ -275,19 +277,11 @@ def watch_checkpoint(args: argparse.Namespace, checkpoint: dict, env_id: str) ->
     return result
 
 
-def env_vector_class(env_id: str):
-    """The native vector env class registered for env_id."""
-    import gymnasium
-    from gymnasium.envs.registration import load_env_creator
-
-    import shoal  # noqa: F401  (registers the ids)
-
-    return load_env_creator(gymnasium.spec(env_id).vector_entry_point)
-
-
 def run_play(args: argparse.Namespace) -> int:
     """Play ENV with the keyboard (shoal.render.play) in a raylib window."""
     import gymnasium
+
+    import shoal
 
     from shoal.render.play import HELP_HEIGHT, PlaySession
     from shoal.render.raylib_canvas import RaylibCanvas
@@ -300,7 +294,7 @@ def run_play(args: argparse.Namespace) -> int:
 
         checkpoint = checkpoint_for(args.checkpoint, env_id, load_checkpoint)
         env_parameters = dict(checkpoint["config"].get("env", {}))
-    game = env_vector_class(env_id).game_for(**env_parameters)
+    game = shoal.vector_env_class(env_id).game_for(**env_parameters)
     agents = game.agents_per_world()
     if checkpoint is not None and agents == 1:
         fail("--checkpoint drives the agents you do not control, and this game has one agent: "

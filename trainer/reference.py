@@ -121,6 +121,16 @@ def final_score(curve: Curve, end_step: int | None = None) -> float:
     return float(curve.scores[logged][-1]) if logged.any() else math.nan
 
 
+def score_by_wall_time(curve: Curve, seconds: float) -> float:
+    """The final score (see final_score) of the run cut at `seconds` of wall time: up to the
+    last step logged by then, or the whole run if it ended sooner; NaN if nothing was logged
+    by then."""
+    reached = curve.steps[curve.wall_times <= seconds]
+    if not len(reached):
+        return math.nan
+    return final_score(curve, int(reached[-1]))
+
+
 def at_steps(curve: Curve, steps: np.ndarray) -> np.ndarray:
     """The curve's score linearly interpolated at `steps` (rows without a score skipped), NaN
     outside the steps it logged a score at."""
@@ -218,6 +228,10 @@ class Reference:
     def final_scores(self, end_step: int | None = None) -> np.ndarray:
         end = self.last_step if end_step is None else end_step
         return np.array([final_score(curve, end) for curve in self.runs.values()])
+
+    def scores_by_wall_time(self, seconds: float) -> np.ndarray:
+        """Each seed's score within `seconds` of wall time (score_by_wall_time)."""
+        return np.array([score_by_wall_time(curve, seconds) for curve in self.runs.values()])
 
 
 def available_references(root: str | Path = REFERENCE_ROOT) -> list[str]:

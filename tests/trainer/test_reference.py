@@ -19,6 +19,7 @@ from shoal.trainer.cli import main
 from shoal.trainer.config import ConfigError, load_config
 from shoal.trainer.reference import (
     Curve, compare, describe, final_score, load_reference, prediction_factor, score_band,
+    score_by_wall_time,
     write_reference,
 )
 
@@ -69,6 +70,15 @@ def test_final_score_is_the_mean_over_the_last_5_percent_of_the_steps():
     assert final_score(with_gap) == pytest.approx(19)  # rows without episodes are skipped
     assert final_score(curve([100, 1000], [1.0, math.nan])) == 1.0  # empty window: last score
     assert math.isnan(final_score(curve([100, 200], [math.nan, math.nan])))
+
+
+def test_score_by_wall_time_cuts_the_run_at_that_time():
+    steps = np.arange(100, 2001, 100)
+    run = curve(steps, steps / 100, seconds_per_step=0.01)  # step 1000 at 10 s
+    assert score_by_wall_time(run, 10.0) == pytest.approx(final_score(run, end_step=1000))
+    assert score_by_wall_time(run, 10.5) == pytest.approx(10)  # step 1000 is the last by then
+    assert score_by_wall_time(run, 1e6) == pytest.approx(final_score(run))  # ended sooner
+    assert math.isnan(score_by_wall_time(run, 0.5))  # nothing logged by then
 
 
 def test_prediction_factor_is_students_t_times_sqrt_one_plus_one_over_n():
@@ -270,7 +280,9 @@ def test_docs_page_and_plots_are_made_from_the_references(tmp_path, capsys):
         pytest.skip("the plots need matplotlib")
     assert make_docs.main(args) == 0
     page = (docs / "reference.md").read_text()
-    assert "| `shoal/Snake-v0` | 3 | 2,000 | 19.50 +- 1.00 | 2 s | 1,001 | Test CPU, 2 CPUs" in page
+    # Runs of 2 s: within 15 minutes they are whole, so both scores agree.
+    assert ("| `shoal/Snake-v0` | 3 | 2,000 | 19.50 +- 1.00 | 19.50 +- 1.00 | 2 s | 1,001 | "
+            "Test CPU, 2 CPUs") in page
     assert "![score of shoal/Snake-v0 against steps and wall time](reference/snake.png)" in page
     assert "No reference yet: `breakout`, `snake_arena`." in page
     assert (docs / "reference" / "snake.png").read_bytes()[:4] == b"\x89PNG"

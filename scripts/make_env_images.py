@@ -1,0 +1,105 @@
+"""Write one picture per env for the docs, docs/images/<name>.png, drawn headless (ArrayCanvas,
+render_mode="rgb_array"), after a short game played by a simple scripted player so the picture
+shows a game in progress. Each env page (scripts/make_env_docs.py) shows its picture.
+
+    python scripts/make_env_images.py            # write the pictures
+    python scripts/make_env_images.py --check    # exit 1 if a picture is missing
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import gymnasium
+import numpy as np
+
+import shoal
+from shoal.render.video import write_png
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGES = ROOT / "docs" / "images"
+
+
+def image_name(env_id: str) -> str:
+    """snake_arena.png for shoal/SnakeArena-v0 (the short names of `shoal train`)."""
+    from shoal.trainer.config import env_names  # standard library and shoal only, no torch
+
+    return next(short for short, full in env_names().items() if full == env_id)
+
+
+def follow_the_ball(envs) -> np.ndarray:
+    """Breakout: move the paddle under the ball."""
+    state = envs.core.state(0)
+    gap = state["ball_x"] - state["paddle_x"]
+    return np.array([0 if abs(gap) < 4 else (2 if gap > 0 else 1)], dtype=np.int64)
+
+
+def toward_food(envs) -> np.ndarray:
+    """Snake: every snake steps toward the nearest food it can reach without dying at once."""
+    state = envs.core.state(0)
+    tiles = state["tiles"]
+    food = np.argwhere(tiles == 2)  # (y, x)
+    moves = ((0, -1), (1, 0), (0, 1), (-1, 0))  # up, right, down, left as (dx, dy)
+    actions = np.zeros(envs.num_envs, dtype=np.int64)
+    for agent, (x, y) in enumerate(state["heads"]):
+        safe = [a for a, (dx, dy) in enumerate(moves)
+                if 0 <= x + dx < tiles.shape[1] and 0 <= y + dy < tiles.shape[0]
+                and tiles[y + dy, x + dx] in (0, 2)]
+        if not safe or not len(food):
+            continue
+        distance = np.abs(food[:, 1] - x) + np.abs(food[:, 0] - y)
+        fy, fx = food[np.argmin(distance)]
+        actions[agent] = min(safe, key=lambda a: abs(fx - x - moves[a][0]) + abs(fy - y - moves[a][1]))
+    return actions
+
+
+def longest_snake(envs) -> int:
+    return int(envs.core.state(0)["lengths"].max())
+
+
+#: name -> (make_vec arguments, player, at most this many steps, or until picture_ready)
+PICTURES: dict[str, tuple[dict, Callable, int, Callable]] = {
+    "breakout": (dict(num_envs=1), follow_the_ball, 700, lambda envs: False),
+    "snake": (dict(num_envs=1, num_food=3), toward_food, 2000,
+              lambda envs: longest_snake(envs) >= 14),
+    "snake_arena": (dict(num_envs=256), toward_food, 120, lambda envs: False),
+}
+
+
+def picture(env_id: str) -> np.ndarray:
+    arguments, player, steps, picture_ready = PICTURES[image_name(env_id)]
+    envs = gymnasium.make_vec(env_id, render_mode="rgb_array", **arguments)
+    envs.reset(seed=7)
+    for _ in range(steps):
+        envs.step(player(envs))
+        if picture_ready(envs):
+            break
+    frame = envs.render()
+    envs.close()
+    return frame
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="fail if a picture is missing")
+    args = parser.parse_args()
+    missing = []
+    for env_id in shoal.ENV_IDS:
+        path = IMAGES / f"{image_name(env_id)}.png"
+        if args.check:
+            if not path.exists():
+                missing.append(path)
+            continue
+        write_png(path, picture(env_id))
+        print(f"wrote {path.relative_to(ROOT)}")
+    for path in missing:
+        print(f"missing: {path.relative_to(ROOT)} (run python scripts/make_env_images.py)")
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
