@@ -38,10 +38,9 @@ from libc.math cimport INFINITY, ceilf, fabsf, floorf, isfinite
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 
-from shoal._ext.core cimport VectorCore
+from shoal._ext.core cimport VectorCore, struct_bytes
 from shoal._ext.rng cimport Rng, rng_uniform
 
-import numbers
 
 import numpy as np
 
@@ -502,9 +501,7 @@ cdef class BreakoutCore(VectorCore):
 
     cdef dict game_state_views(self):
         # A BreakoutWorld holds no pointer: its bytes are the whole state of a table.
-        cdef Py_ssize_t size = sizeof(BreakoutWorld)
-        table_bytes = <unsigned char[:self.num_worlds * size]><unsigned char*>self.worlds
-        return {"worlds": np.asarray(table_bytes).reshape(self.num_worlds, size)}
+        return {"worlds": struct_bytes(self.worlds, self.num_worlds, sizeof(BreakoutWorld))}
 
     cdef check_game_state(self, dict arrays):
         # Every index the rules derive from a table is bounds-checked (is_solid, clamp_index),
@@ -525,11 +522,7 @@ cdef class BreakoutCore(VectorCore):
     # ---- Python-level inspection and test setters (never per step) ----
 
     cdef BreakoutWorld* checked_world(self, world) except NULL:
-        if isinstance(world, bool) or not isinstance(world, numbers.Integral):
-            raise TypeError(f"world must be an int, got {world!r} ({type(world).__name__})")
-        if not 0 <= world < self.num_worlds:
-            raise IndexError(f"world must be in [0, {self.num_worlds - 1}], got {world}")
-        return &self.worlds[<int>world]
+        return &self.worlds[self.world_index(world)]
 
     def state(self, world):
         """A copy of one world's state, in pixels and pixels per frame (for tests and renderers)."""

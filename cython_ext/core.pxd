@@ -22,6 +22,11 @@ cdef enum AutoresetCode:
     AUTORESET_DISABLED = 2
 
 
+# A numpy view [count, size] of the bytes of an array of `count` structs of `size` bytes: how a
+# game's game_state_views exposes a struct array without pointers.
+cdef object struct_bytes(void* start, Py_ssize_t count, Py_ssize_t size)
+
+
 cdef class VectorCore:
     # Shape, fixed at construction.
     cdef readonly int num_worlds
@@ -31,6 +36,8 @@ cdef class VectorCore:
     # written per finished episode (after return and length, which the loop records itself).
     cdef readonly Py_ssize_t observation_bytes
     cdef readonly int num_game_stats
+    # Games with action masks (info["action_mask"]) set the number of actions; 0: no masks.
+    cdef readonly int action_mask_size
 
     # Loop settings (configure()).
     cdef readonly int autoreset_mode
@@ -52,6 +59,8 @@ cdef class VectorCore:
     cdef unsigned char* episode_ended  # the row's episode ended on this step
     cdef unsigned char* awaiting_reset  # ended, not reset yet (NEXT_STEP and DISABLED modes)
     cdef double* episode_stats  # [2 + num_game_stats, num_rows]: return, length, game stats
+    cdef unsigned char* action_masks  # [num_rows, action_mask_size]: of the observations
+    cdef unsigned char* final_action_masks  # SAME_STEP: of the final observations
 
     # Owned per-row state.
     cdef unsigned char* resetting  # this step resets the row instead of acting (NEXT_STEP)
@@ -73,6 +82,9 @@ cdef class VectorCore:
     cdef void write_observation(self, int row, char* out) noexcept nogil
     # Write the game's num_game_stats statistics of the row's episode that just ended.
     cdef void write_game_stats(self, int row, double* out) noexcept nogil
+    # Games with action_mask_size > 0: write which actions have any effect for the row's
+    # current state (action_mask_size bytes, 1 or 0). Called right after write_observation.
+    cdef void write_action_mask(self, int row, unsigned char* out) noexcept nogil
 
     # ---- Snapshot hooks a game overrides (with the GIL, from get_state / set_state) ----
     # The game's whole state as named numpy arrays that view its own memory, never copies:
@@ -89,4 +101,8 @@ cdef class VectorCore:
     cdef void step_world_and_account(self, int world) noexcept nogil
     cdef void start_new_episode(self, int row) noexcept nogil
     cdef void start_episode(self, int row) noexcept nogil
+    cdef void write_row(self, int row, char* observations, unsigned char* masks) noexcept nogil
     cdef dict state_views(self)  # the loop's and the game's (prefixed "game.")
+    # For the games' Python-facing inspection and test setters: `world` as an index, or a
+    # TypeError / IndexError naming it.
+    cdef int world_index(self, world) except -1

@@ -9,6 +9,8 @@ from shoal._ext.rng cimport rng_seed
 import os
 import warnings
 
+import numbers
+
 import numpy as np
 
 cdef extern from *:
@@ -89,6 +91,10 @@ def raw_bytes(name, array, dtype, Py_ssize_t nbytes):
     return array.reshape(-1).view(np.uint8)
 
 
+cdef object struct_bytes(void* start, Py_ssize_t count, Py_ssize_t size):
+    return np.asarray(<unsigned char[:count * size]><unsigned char*>start).reshape(count, size)
+
+
 cdef class VectorCore:
     def __cinit__(self, int num_worlds, int agents_per_world, *args, **kwargs):
         # Arguments are validated by the Python wrapper; these checks only keep a direct
@@ -131,12 +137,13 @@ cdef class VectorCore:
         self.num_threads = max(num_threads, 1)
 
     def bind(self, observations, final_observations, actions, rewards, terminations,
-             truncations, episode_ended, awaiting_reset, episode_stats):
+             truncations, episode_ended, awaiting_reset, episode_stats, action_masks=None,
+             final_action_masks=None):
         """Bind the wrapper's numpy buffers to the loop (envs/vector_env.py, CoreBuffers).
 
         Each must be a C-contiguous, writeable numpy array of the exact dtype and size: the
         loop keeps raw pointers into them, so a copy made here would leave it writing into
-        freed memory.
+        freed memory. The two action-mask buffers are given exactly when the game has masks.
         """
         n = self.num_rows
         if not 0 <= self.num_game_stats <= MAX_GAME_STATS:
@@ -157,9 +164,24 @@ cdef class VectorCore:
         cdef unsigned char[::1] awaiting = raw_bytes("awaiting_reset", awaiting_reset, np.bool_, n)
         cdef unsigned char[::1] stats = raw_bytes(
             "episode_stats", episode_stats, np.float64, 8 * n * (2 + self.num_game_stats))
+        cdef unsigned char[::1] masks
+        cdef unsigned char[::1] final_masks
+        if (action_masks is None) != (self.action_mask_size == 0) or (
+                (final_action_masks is None) != (action_masks is None)):
+            raise ValueError(
+                f"action_masks and final_action_masks must be given exactly when the game has "
+                f"action masks ({self.action_mask_size} actions)"
+            )
+        if action_masks is not None:
+            size = n * self.action_mask_size
+            masks = raw_bytes("action_masks", action_masks, np.bool_, size)
+            final_masks = raw_bytes("final_action_masks", final_action_masks, np.bool_, size)
+            self.action_masks = &masks[0]
+            self.final_action_masks = &final_masks[0]
         self.bound_observations = observations
-        self.bound_arrays = (final_observations, actions, rewards, terminations,
-                             truncations, episode_ended, awaiting_reset, episode_stats)
+        self.bound_arrays = (final_observations, actions, rewards, terminations, truncations,
+                             episode_ended, awaiting_reset, episode_stats, action_masks,
+                             final_action_masks)
         self.observations = <char*>&obs[0]
         self.final_observations = <char*>&final_obs[0]
         self.actions = <char*>&act[0]
@@ -222,7 +244,7 @@ cdef class VectorCore:
                 for row in range(first, first + agents):
                     if mask == NULL or mask[row]:
                         self.start_episode(row)
-                        self.write_observation(row, self.observations + row * self.observation_bytes)
+                        self.write_row(row, self.observations, self.action_masks)
 
     def step(self):
         """Step every world once with the bound actions; returns how many episodes ended."""
@@ -311,6 +333,13 @@ cdef class VectorCore:
             views[f"game.{name}"] = view
         return views
 
+    cdef int world_index(self, world) except -1:
+        if isinstance(world, bool) or not isinstance(world, numbers.Integral):
+            raise TypeError(f"world must be an int, got {world!r} ({type(world).__name__})")
+        if not 0 <= world < self.num_worlds:
+            raise IndexError(f"world must be in [0, {self.num_worlds - 1}], got {world}")
+        return <int>world
+
     def _require_bound(self):
         if self.observations == NULL:
             raise RuntimeError("the vector core has no buffers bound; call bind() first")
@@ -339,7 +368,6 @@ cdef class VectorCore:
         cdef int mode = self.autoreset_mode
         cdef int n = self.num_rows, column
         cdef double game_stats[MAX_GAME_STATS]
-        cdef char* observation
 
         # NEXT_STEP: a row that ended on the previous step is reset now, ignoring its action.
         for row in range(first, last):
@@ -382,14 +410,19 @@ cdef class VectorCore:
         if mode == AUTORESET_SAME_STEP:
             for row in range(first, last):
                 if self.episode_ended[row]:
-                    observation = self.final_observations + row * self.observation_bytes
-                    self.write_observation(row, observation)
+                    self.write_row(row, self.final_observations, self.final_action_masks)
             for row in range(first, last):
                 if self.episode_ended[row]:
                     self.start_new_episode(row)
 
         for row in range(first, last):
-            self.write_observation(row, self.observations + row * self.observation_bytes)
+            self.write_row(row, self.observations, self.action_masks)
+
+    cdef void write_row(self, int row, char* observations, unsigned char* masks) noexcept nogil:
+        # The row's observation into `observations`, and with it its action mask into `masks`.
+        self.write_observation(row, observations + row * self.observation_bytes)
+        if self.action_mask_size > 0:
+            self.write_action_mask(row, masks + row * self.action_mask_size)
 
     # ---- Default hooks ----
 
@@ -408,6 +441,9 @@ cdef class VectorCore:
         pass
 
     cdef void write_game_stats(self, int row, double* out) noexcept nogil:
+        pass
+
+    cdef void write_action_mask(self, int row, unsigned char* out) noexcept nogil:
         pass
 
     cdef dict game_state_views(self):

@@ -37,7 +37,7 @@ cimport cython
 from libc.stdlib cimport calloc, free
 from libc.string cimport memset
 
-from shoal._ext.core cimport VectorCore
+from shoal._ext.core cimport VectorCore, struct_bytes
 from shoal._ext.rng cimport Rng, rng_below
 
 import numpy as np
@@ -421,15 +421,13 @@ cdef class SnakeCore(VectorCore):
     cdef dict game_state_views(self):
         cdef Py_ssize_t cells = self.num_worlds * self.cells_per_world
         grid_shape = (self.num_worlds, self.padded_height, self.stride)
-        snake_bytes = <unsigned char[:self.num_rows * sizeof(Snake)]><unsigned char*>self.snakes
-        world_bytes = <unsigned char[:self.num_worlds * sizeof(World)]><unsigned char*>self.worlds
         # A World holds pointers into the grids, fixed at construction: only its food count
         # is state, viewed in place across the structs.
         cdef Py_ssize_t food_offset = <char*>&self.worlds[0].food_count - <char*>self.worlds
-        food_count_bytes = np.asarray(world_bytes).reshape(self.num_worlds, sizeof(World))[
+        food_count_bytes = struct_bytes(self.worlds, self.num_worlds, sizeof(World))[
             :, food_offset:food_offset + sizeof(int)]
         return {
-            "snakes": np.asarray(snake_bytes).reshape(self.num_rows, sizeof(Snake)),
+            "snakes": struct_bytes(self.snakes, self.num_rows, sizeof(Snake)),
             "tiles": np.asarray(<short[:cells]>self.tile_memory).reshape(grid_shape),
             "toward_head": np.asarray(
                 <unsigned char[:cells]>self.direction_memory).reshape(grid_shape),
@@ -492,8 +490,7 @@ cdef class SnakeCore(VectorCore):
     # ---- Python-level inspection and test setters (never per step) ----
 
     def _check_world(self, world):
-        if not 0 <= world < self.num_worlds:
-            raise IndexError(f"world must be in [0, {self.num_worlds - 1}], got {world}")
+        self.world_index(world)
 
     def _check_agent(self, agent):
         if not 0 <= agent < self.agents_per_world:

@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 import gymnasium
 
 from shoal.breakout import BreakoutEnv, BreakoutGame, BreakoutVectorEnv
+from shoal.game2048 import Game2048, Game2048Env, Game2048VectorEnv
 from shoal.snake import SnakeArenaGame, SnakeArenaVectorEnv, SnakeEnv, SnakeGame, SnakeVectorEnv
 from shoal.single_env import ShoalEnv
 from shoal.vector_env import ClosedEnvironmentError, ResetNeeded, ShoalVectorEnv
@@ -48,6 +49,7 @@ def _register(env_id: str, module: str, single: str | None, vector: str, game: t
 _register("shoal/Breakout-v0", "breakout", "BreakoutEnv", "BreakoutVectorEnv", BreakoutGame)
 _register("shoal/Snake-v0", "snake", "SnakeEnv", "SnakeVectorEnv", SnakeGame)
 _register("shoal/SnakeArena-v0", "snake", None, "SnakeArenaVectorEnv", SnakeArenaGame)
+_register("shoal/2048-v0", "game2048", "Game2048Env", "Game2048VectorEnv", Game2048)
 
 def vector_env_class(env_id: str) -> type[ShoalVectorEnv]:
     """The native vector env class registered for a shoal id; its `game_for(**kwargs)` gives
@@ -61,12 +63,16 @@ def vector_env_class(env_id: str) -> type[ShoalVectorEnv]:
 
 
 #: Every id shoal registers; the conformance tests and the benchmark run over all of them.
-ENV_IDS: tuple[str, ...] = ("shoal/Breakout-v0", "shoal/Snake-v0", "shoal/SnakeArena-v0")
+ENV_IDS: tuple[str, ...] = (
+    "shoal/Breakout-v0", "shoal/Snake-v0", "shoal/SnakeArena-v0", "shoal/2048-v0",
+)
 
 __all__ = [
     "ENV_IDS",
     "BreakoutEnv",
     "BreakoutVectorEnv",
+    "Game2048Env",
+    "Game2048VectorEnv",
     "ClosedEnvironmentError",
     "ResetNeeded",
     "ShoalEnv",

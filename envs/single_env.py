@@ -74,9 +74,9 @@ class ShoalEnv(gymnasium.Env):
                 f"options are not used by {type(self).__name__}, got keys {sorted(options)}"
             )
         super().reset(seed=None if seed is None else int(seed))
-        observations, _ = self._rows.reset(seed=seed)
+        observations, infos = self._rows.reset(seed=seed)
         self._episode_over = False
-        return observations[0].copy(), {}
+        return observations[0].copy(), self._row_info(infos)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         self._rows._check_open()
@@ -89,13 +89,18 @@ class ShoalEnv(gymnasium.Env):
         observations, rewards, terminations, truncations, infos = self._rows.step(action[None])
         terminated = bool(terminations[0])
         self._episode_over = terminated
-        info: dict[str, Any] = {}
+        info = self._row_info(infos)
         if "episode_stats" in infos:
             stats = infos["episode_stats"]
             info["episode_stats"] = {
                 name: stats[name][0].item() for name in self._rows.stat_names
             }
         return observations[0].copy(), float(rewards[0]), terminated, bool(truncations[0]), info
+
+    @staticmethod
+    def _row_info(infos: dict[str, Any]) -> dict[str, Any]:
+        """The single env's info: the game's action mask (if it has masks) of its one row."""
+        return {"action_mask": infos["action_mask"][0]} if "action_mask" in infos else {}
 
     def render(self) -> np.ndarray | None:
         """"rgb_array": the frame, uint8 [height, width, 3], drawn without a display;

@@ -12,7 +12,7 @@ import numpy as np
 
 from shoal._ext.snake import MAX_SNAKES_PER_WORLD, SnakeCore
 from shoal.game import Game
-from shoal.render.play import Controls
+from shoal.render.play import Controls, direction_keys
 from shoal.render.scenes.snake import SnakeScene
 from shoal.single_env import ShoalEnv
 from shoal.validation import check_bool, check_int, check_reward
@@ -131,8 +131,7 @@ class SnakeGame(Game):
 
     def controls(self) -> Controls:
         return Controls(
-            keys={"UP": UP, "W": UP, "RIGHT": RIGHT, "D": RIGHT,
-                  "DOWN": DOWN, "S": DOWN, "LEFT": LEFT, "A": LEFT},
+            keys=direction_keys(UP, RIGHT, DOWN, LEFT),
             idle_action=None,  # the snake keeps its direction
             help="ARROWS/WASD: STEER",
             first_action=UP,

@@ -143,6 +143,10 @@ class CoreBuffers:
     episode_ended: np.ndarray  # [rows] bool: the row's episode ended on the last step
     awaiting_reset: np.ndarray  # [rows] bool: ended and not reset yet
     episode_stats: np.ndarray  # [2 + game stats, rows] float64: return, length, game stats
+    # Games with action masks: [rows, actions] bool, of the observations (and, in SAME_STEP,
+    # of the final observations); None for games without.
+    action_masks: np.ndarray | None
+    final_action_masks: np.ndarray | None
 
     @classmethod
     def bind(
@@ -164,7 +168,12 @@ class CoreBuffers:
             episode_ended=np.zeros(n, dtype=np.bool_),
             awaiting_reset=np.zeros(n, dtype=np.bool_),
             episode_stats=np.zeros((2 + core.num_game_stats, n), dtype=np.float64),
+            action_masks=None,
+            final_action_masks=None,
         )
+        if core.action_mask_size:
+            buffers.action_masks = np.zeros((n, core.action_mask_size), dtype=np.bool_)
+            buffers.final_action_masks = np.zeros_like(buffers.action_masks)
         core.bind(*(getattr(buffers, field.name) for field in dataclasses.fields(cls)))
         return buffers
 
@@ -293,7 +302,7 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
         self._needs_reset = False
         if self.render_mode == "human":
             self.render()
-        return self.buffers.observations, {}
+        return self.buffers.observations, self._action_mask_infos()
 
     def step(
         self, actions: Any
@@ -315,9 +324,9 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
             # user keeps: no copy, and the writing is spread over the threads.
             self._use_new_observation_buffer(np.empty_like(self.buffers.observations))
         episodes_ended = self.core.step()
-        infos: dict[str, Any] = {}
+        infos = self._action_mask_infos()
         if episodes_ended:
-            infos = self._episode_infos()
+            infos.update(self._episode_infos())
         if self.render_mode == "human":
             self.render()
         if self.copy:
@@ -553,6 +562,14 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
         self.core.seed_worlds(world_seeds, world_mask)
         self._seeded_once = True
 
+    def _action_mask_infos(self) -> dict[str, Any]:
+        """{"action_mask": bool [num_envs, actions], "_action_mask": all True} for games with
+        action masks (which actions change anything, for the current observations); else {}."""
+        masks = self.buffers.action_masks
+        if masks is None:
+            return {}
+        return {"action_mask": masks.copy(), "_action_mask": np.ones(self.num_envs, np.bool_)}
+
     def _episode_infos(self) -> dict[str, Any]:
         """Per-episode statistics of the rows whose episode ended on this step, laid out as
         Gymnasium's vector envs lay out a sub-env info {"episode_stats": {...}}."""
@@ -578,6 +595,11 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
                 "episode_stats": {name: values.copy() for name, values in stats.items()},
                 "_episode_stats": ended.copy(),
             }
+            if self.buffers.final_action_masks is not None:
+                # The masks of the final observations, as the ending step's info held them.
+                final_masks = np.where(ended[:, None], self.buffers.final_action_masks, False)
+                infos["final_info"]["action_mask"] = final_masks
+                infos["final_info"]["_action_mask"] = ended.copy()
             infos["_final_info"] = ended.copy()
         return infos
 

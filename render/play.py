@@ -63,6 +63,12 @@ class Controls:
         return {(name.lower(),): action for name, action in self.keys.items() if len(name) == 1}
 
 
+def direction_keys(up: Any, right: Any, down: Any, left: Any) -> dict[str, Any]:
+    """The arrows and WASD mapped to four direction actions (Snake, 2048)."""
+    return {"UP": up, "W": up, "RIGHT": right, "D": right,
+            "DOWN": down, "S": down, "LEFT": left, "A": left}
+
+
 class Keyboard(Protocol):
     def keys_down(self) -> frozenset[str]:
         """The keys held now (the game's keys act while held)."""

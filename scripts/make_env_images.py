@@ -30,14 +30,14 @@ def image_name(env_id: str) -> str:
     return next(short for short, full in env_names().items() if full == env_id)
 
 
-def follow_the_ball(envs) -> np.ndarray:
+def follow_the_ball(envs, infos) -> np.ndarray:
     """Breakout: move the paddle under the ball."""
     state = envs.core.state(0)
     gap = state["ball_x"] - state["paddle_x"]
     return np.array([0 if abs(gap) < 4 else (2 if gap > 0 else 1)], dtype=np.int64)
 
 
-def toward_food(envs) -> np.ndarray:
+def toward_food(envs, infos) -> np.ndarray:
     """Snake: every snake steps toward the nearest food it can reach without dying at once."""
     state = envs.core.state(0)
     tiles = state["tiles"]
@@ -56,6 +56,12 @@ def toward_food(envs) -> np.ndarray:
     return actions
 
 
+def corner_first(envs, infos) -> np.ndarray:
+    """2048: the classic corner habit, the first legal move of down, left, right, up."""
+    legal = infos["action_mask"][0]
+    return np.array([next(a for a in (2, 3, 1, 0) if legal[a])], dtype=np.int64)
+
+
 def longest_snake(envs) -> int:
     return int(envs.core.state(0)["lengths"].max())
 
@@ -66,15 +72,17 @@ PICTURES: dict[str, tuple[dict, Callable, int, Callable]] = {
     "snake": (dict(num_envs=1, num_food=3), toward_food, 2000,
               lambda envs: longest_snake(envs) >= 14),
     "snake_arena": (dict(num_envs=256), toward_food, 120, lambda envs: False),
+    "2048": (dict(num_envs=1), corner_first, 5000,
+             lambda envs: envs.core.state(0)["max_tile"] >= 256),
 }
 
 
 def picture(env_id: str) -> np.ndarray:
     arguments, player, steps, picture_ready = PICTURES[image_name(env_id)]
     envs = gymnasium.make_vec(env_id, render_mode="rgb_array", **arguments)
-    envs.reset(seed=7)
+    _, infos = envs.reset(seed=7)
     for _ in range(steps):
-        envs.step(player(envs))
+        *_, infos = envs.step(player(envs, infos))
         if picture_ready(envs):
             break
     frame = envs.render()

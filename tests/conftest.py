@@ -36,7 +36,10 @@ def display():
     # -displayfd: Xvfb picks a free display number and writes it once it accepts clients.
     read_end, write_end = os.pipe()
     server = subprocess.Popen(
-        [xvfb, "-displayfd", str(write_end), "-screen", "0", "1920x1200x24", "-nolisten", "tcp"],
+        # -noreset: no server reset when the last window closes, which refuses new clients
+        # for a moment (the tests open and close windows one after another).
+        [xvfb, "-displayfd", str(write_end), "-screen", "0", "1920x1200x24", "-nolisten", "tcp",
+         "-noreset"],
         pass_fds=(write_end,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     os.close(write_end)

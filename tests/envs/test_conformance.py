@@ -198,7 +198,8 @@ def test_autoreset_modes_on_every_id(env_id, mode):
                 assert np.all(infos["episode_stats"][name][~ended] == 0), name
                 np.testing.assert_array_equal(infos["episode_stats"][f"_{name}"], ended)
         else:
-            assert infos == {}
+            assert without_action_masks(infos) == {}
+        check_action_masks(envs, infos)
         # The time limit is a truncation, counted per row.
         assert np.all(infos.get("episode_stats", {}).get("length", np.zeros(1)) <= 6)
         previous_ended = ended
@@ -208,11 +209,26 @@ def test_autoreset_modes_on_every_id(env_id, mode):
 # ---- data returned ----
 
 
+def without_action_masks(infos: dict) -> dict:
+    return {key: value for key, value in infos.items() if key not in ("action_mask", "_action_mask")}
+
+
+def check_action_masks(envs, infos: dict) -> None:
+    """Games with action masks give one per row on every reset and step, all rows marked."""
+    if envs.core.action_mask_size == 0:
+        assert "action_mask" not in infos
+        return
+    masks = infos["action_mask"]
+    assert masks.dtype == np.bool_ and masks.shape == (envs.num_envs, envs.single_action_space.n)
+    assert infos["_action_mask"].all() and infos["_action_mask"].shape == (envs.num_envs,)
+
+
 def test_dtypes_shapes_and_spaces(env_id):
     envs = make_small_vec(env_id, worlds=2, max_episode_steps=20)
     n = envs.num_envs
     obs, info = envs.reset(seed=0)
-    assert info == {}
+    assert without_action_masks(info) == {}
+    check_action_masks(envs, info)
     assert obs.shape == (n, *envs.single_observation_space.shape)
     assert envs.observation_space.shape == obs.shape
     assert in_space(envs.single_observation_space, obs)
@@ -306,7 +322,7 @@ def test_reset_mask_resets_only_the_masked_rows(env_id):
     mask = np.zeros(envs.num_envs, bool)
     mask[per_world:2 * per_world] = True  # the whole second world
     after, info = envs.reset(options={"reset_mask": mask})
-    assert info == {}
+    assert without_action_masks(info) == {}
     np.testing.assert_array_equal(after[~mask], before[~mask])
     # The masked rows start new episodes from their continuing streams (seed 0 is fixed, so
     # this is deterministic).

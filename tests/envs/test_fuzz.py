@@ -30,6 +30,13 @@ PARAMETERS = {
             "reward_step": st.floats(-0.1, 0.1),
         }
     ),
+    "shoal/2048-v0": st.fixed_dictionaries(
+        {
+            "reward_mode": st.sampled_from(["exponent", "score"]),
+            "reward_scale": st.floats(0.0, 10.0),
+            "invalid_move_penalty": st.floats(0.0, 1.0),
+        }
+    ),
     # Arenas as crowded as the parameter checks allow: snakes and food fill up to every cell.
     "shoal/SnakeArena-v0": st.tuples(st.integers(3, 30), st.integers(3, 20)).flatmap(
         lambda size: st.integers(1, min(12, size[0] * size[1] - 1)).flatmap(
@@ -51,6 +58,9 @@ PARAMETERS = {
 def stat_bounds(env_id: str, params: dict) -> dict[str, tuple[float, float]]:
     if env_id == "shoal/Breakout-v0":
         return {"score": (0, 864), "perf": (0.0, 1.0)}
+    if env_id == "shoal/2048-v0":
+        # The largest tile 2^17 needs merges worth less than 17 * 2^17 points in all.
+        return {"score": (0, 17 * 2**17), "max_tile": (2, 2**17)}
     # A snake that found no free cell to spawn in ends its episode with length 0.
     lowest = 1 if env_id == "shoal/Snake-v0" else 0
     return {"score": (lowest, params["width"] * params["height"])}

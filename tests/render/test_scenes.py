@@ -208,3 +208,23 @@ def test_gymnasium_play_runs_unchanged(monkeypatch):
 
     play(env, fps=1000, callback=stop_after_ten, noop=0)
     assert len(frames) == 10
+
+
+def test_2048_tiles_land_where_the_board_says():
+    from shoal.render.scenes import game2048 as scene
+
+    env = gymnasium.make("shoal/2048-v0", render_mode="rgb_array").unwrapped
+    env.reset(seed=0)
+    cells = np.zeros((4, 4), np.int64)
+    cells[2, 3] = 11  # the 2048 tile
+    cells[0, 0] = 1
+    env.core.set_board(0, cells, score=20000)
+    frame = env.render()
+    for (row, column), exponent in (((2, 3), 11), ((0, 0), 1), ((1, 1), 0)):
+        left, top = scene.tile_origin(row, column)
+        corner = frame[top + 2, left + 2]  # inside the tile, clear of its label
+        assert (corner == rgb(scene.tile_color(exponent))).all()
+    # The label is drawn: the 2048 tile holds text pixels of the light colour.
+    left, top = scene.tile_origin(2, 3)
+    tile = frame[top:top + scene.TILE, left:left + scene.TILE]
+    assert np.all(tile == rgb(scene.LIGHT_TEXT), axis=2).sum() > 50
