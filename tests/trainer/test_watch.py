@@ -81,3 +81,24 @@ def test_checkpoint_policy_acts_for_every_row(tiny_checkpoint):
     assert actions.shape == (4,) and actions.dtype == np.int32
     assert envs.action_space.contains(actions)
     envs.close()
+
+
+def test_2048_tile_shares_of_a_checkpoint(tmp_path):
+    """scripts/eval_2048_tiles.py: the share of episodes reaching each tile, from a tiny run."""
+    import importlib.util
+    from pathlib import Path
+
+    run_dir = tmp_path / "run"
+    assert main(["train", "2048", "--total-timesteps", "2048", "--num-envs", "16",
+                 "--minibatch-size", "256", "--torch-threads", "1", "--num-threads", "1",
+                 "--checkpoint-interval", "0", "--display", "none",
+                 "--run-dir", str(run_dir)]) == 0
+    script = Path(__file__).resolve().parents[2] / "scripts" / "eval_2048_tiles.py"
+    spec = importlib.util.spec_from_file_location("eval_2048_tiles", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.tile_shares(load_checkpoint(run_dir / "checkpoints" / "final.pt"), 8, 0)
+    shares = [result["share_reaching"][str(tile)] for tile in module.THRESHOLDS]
+    assert all(0.0 <= share <= 1.0 for share in shares)
+    assert shares == sorted(shares, reverse=True)  # reaching 512 means reaching 256
+    assert result["episodes"] == 8 and result["score_mean"] > 0
