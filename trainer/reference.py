@@ -390,8 +390,11 @@ def plot_reference(
             axes.plot(x_of(curve)[logged], curve.scores[logged], color=color, alpha=0.3,
                       linewidth=0.8, label=label)
         drawn = np.isfinite(band.low)
-        axes.fill_between(band_x[drawn], band.low[drawn], band.high[drawn], color=color,
-                          alpha=0.15, linewidth=0, label="band (95% of new runs)")
+        # Drawn no lower than any score can be: shoal's scores are >= 0 (the band's own
+        # limits, which compare() uses, are left as they are).
+        floor = min(0.0, min(np.nanmin(curve.scores) for curve in reference.runs.values()))
+        axes.fill_between(band_x[drawn], np.maximum(band.low[drawn], floor), band.high[drawn],
+                          color=color, alpha=0.15, linewidth=0, label="band (95% of new runs)")
         axes.plot(band_x[drawn], band.mean[drawn], color=color, linewidth=1.6,
                   label=f"reference mean ({len(reference.runs)} seeds)")
         if run is not None:

@@ -28,6 +28,10 @@ PALETTE = np.array([
     (240, 240, 160), (250, 170, 200), (190, 215, 160), (205, 180, 155),
 ], dtype=np.uint8)
 BACKGROUND: Color = (0, 0, 0)
+#: Cells of at least this many pixels get a 1-pixel seam on their right and bottom edges, so
+#: a snake reads as a chain of segments rather than a blob.
+SEAM_MIN_CELL = 8
+SEAM: Color = (8, 8, 12)
 
 #: Tile codes in the state's grid (cython_ext/snake.pyx): a body cell of agent k is 5 + k.
 TILE_FOOD, TILE_SNAKE = 2, 5
@@ -129,3 +133,9 @@ class SnakeScene(Scene):
         if self.view == "agent":
             codes = self.camera(codes, state)
         canvas.tiles(self.field_left, HUD_HEIGHT, codes, PALETTE, self.cell_size)
+        if self.cell_size >= SEAM_MIN_CELL:
+            size, rows, columns = self.cell_size, codes.shape[0], codes.shape[1]
+            for column in range(1, columns + 1):
+                canvas.rect(self.field_left + column * size - 1, HUD_HEIGHT, 1, rows * size, SEAM)
+            for row in range(1, rows + 1):
+                canvas.rect(self.field_left, HUD_HEIGHT + row * size - 1, columns * size, 1, SEAM)
