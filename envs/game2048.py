@@ -70,6 +70,7 @@ class Game2048(Game):
             idle_action=None,
             help="ARROWS/WASD: SLIDE THE TILES",
             first_action=UP,
+            turn_based=True,  # one move per key press
         )
 
 

@@ -28,6 +28,7 @@ SLOWER_KEYS = frozenset({"MINUS", "KP_SUBTRACT"})
 SPEED_FACTOR = 1.5
 MIN_STEPS_PER_SECOND, MAX_STEPS_PER_SECOND = 1, 240
 LOOP_HELP = "P PAUSE   R RESET   +/- SPEED   ESC QUIT"
+TURN_BASED_FPS = 30
 
 #: The bar under the scene with the keys and the loop's status: three lines of text.
 HELP_LINE_HEIGHT = 10
@@ -45,12 +46,15 @@ class Controls:
     idle_action: the action while no game key is held; None repeats the last one (Snake
     keeps going straight).
     help: one line saying which keys do what, shown under the scene.
+    turn_based: the game waits for the player: one step per key press, none while no key is
+    pressed (2048), instead of one step per frame.
     """
 
     keys: Mapping[str, Any]
     idle_action: Any | None
     help: str
     first_action: Any = 0
+    turn_based: bool = False
 
     def action(self, keys_down: frozenset[str], last_action: Any) -> Any:
         for name, action in self.keys.items():
@@ -135,7 +139,7 @@ class PlaySession:
     def run(self, max_frames: int | None = None) -> PlayResult:
         self.observations, _ = self.env.reset(seed=self.seed)
         self.episode_starts[:] = True
-        self.window.set_fps(round(self.steps_per_second))
+        self.window.set_fps(self.frame_rate())
         frame = 0
         while max_frames is None or frame < max_frames:
             frame += 1
@@ -146,8 +150,10 @@ class PlaySession:
             was_reset = self.handle_loop_keys(pressed)
             if self.game_over and (pressed & ({"SPACE"} | set(self.controls.keys))):
                 self.game_over = False  # the env resets this row on the next step
-            if not (self.paused or self.game_over or was_reset):  # a reset shows the start
-                self.step(keys | pressed)  # a tap shorter than a frame still steers
+            waiting = self.controls.turn_based and not (pressed & set(self.controls.keys))
+            if not (self.paused or self.game_over or was_reset or waiting):
+                # A reset shows the start first; a tap shorter than a frame still steers.
+                self.step(pressed if self.controls.turn_based else keys | pressed)
             self.draw()
         return self.result
 
@@ -165,8 +171,14 @@ class PlaySession:
             self.steps_per_second = float(np.clip(
                 self.steps_per_second * factor, MIN_STEPS_PER_SECOND, MAX_STEPS_PER_SECOND
             ))
-            self.window.set_fps(round(self.steps_per_second))
+            self.window.set_fps(self.frame_rate())
         return "R" in pressed
+
+    def frame_rate(self) -> int:
+        """Frames a second: one step each, or for a turn-based game at least 30 (so a key
+        press shows at once)."""
+        rate = round(self.steps_per_second)
+        return max(rate, TURN_BASED_FPS) if self.controls.turn_based else rate
 
     def step(self, keys: frozenset[str]) -> None:
         action = self.controls.action(keys, self.last_action)
@@ -191,6 +203,8 @@ class PlaySession:
             return f"GAME OVER: {self.score_name.upper()} {self.result.scores[-1]:g}. SPACE: PLAY AGAIN"
         if self.paused:
             return "PAUSED"
+        if self.controls.turn_based:
+            return "YOUR MOVE"
         return f"{self.steps_per_second:.0f} STEPS/S"
 
     def draw(self) -> None:

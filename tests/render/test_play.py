@@ -159,3 +159,12 @@ def test_the_help_bar_is_drawn_under_the_scene(env_id):
     help_bar = window.pixels[session.scene.height:]
     assert help_bar.shape[0] == HELP_HEIGHT
     assert len(np.unique(help_bar.reshape(-1, 3), axis=0)) >= 3  # background, help, status
+
+
+def test_a_turn_based_game_moves_once_per_key_press():
+    # 2048: holding a key for three frames is one move; frames without a press are no steps.
+    script = [{"LEFT"}, {"LEFT"}, {"LEFT"}, set(), {"UP"}, set(), set()]
+    _, _, session = session_for("shoal/2048-v0", script)
+    result = session.run()
+    assert result.action_counts == {3: 1, 0: 1}
+    assert session.env.scene_state()["step"] == 2
