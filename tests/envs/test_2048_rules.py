@@ -176,3 +176,31 @@ def test_bad_parameters_are_clear_errors():
         gymnasium.make("shoal/2048-v0", reward_mode="points")
     with pytest.raises(ValueError, match="invalid_move_penalty"):
         gymnasium.make("shoal/2048-v0", invalid_move_penalty=-1.0)
+
+
+def test_same_step_final_info_holds_the_final_boards_masks():
+    # A locked board ends the game, so its final mask is all False; the new board's mask (in
+    # infos["action_mask"]) has legal moves again. Time limits end games with legal moves.
+    envs = gymnasium.make_vec("shoal/2048-v0", num_envs=64, autoreset_mode="SameStep",
+                              max_episode_steps=120)
+    _, infos = envs.reset(seed=2)
+    rng = np.random.default_rng(0)
+    terminated_seen = truncated_seen = 0
+    for _ in range(1500):
+        legal = infos["action_mask"]
+        actions = np.array([rng.choice(np.flatnonzero(row)) for row in legal])
+        _, _, terminations, truncations, infos = envs.step(actions)
+        ended = terminations | truncations
+        if not ended.any():
+            assert "final_info" not in infos
+            continue
+        final = infos["final_info"]
+        np.testing.assert_array_equal(final["_action_mask"], ended)
+        assert not final["action_mask"][~ended].any()
+        assert not final["action_mask"][terminations].any()  # locked: no move left
+        assert final["action_mask"][truncations & ~terminations].any(axis=1).all()
+        assert infos["action_mask"][ended].any(axis=1).all()  # the fresh boards can move
+        terminated_seen += terminations.sum()
+        truncated_seen += (truncations & ~terminations).sum()
+    assert terminated_seen > 0 and truncated_seen > 0
+    envs.close()
