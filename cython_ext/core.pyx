@@ -6,10 +6,9 @@ from libc.string cimport memset
 
 from shoal._ext.rng cimport rng_seed
 
+import numbers
 import os
 import warnings
-
-import numbers
 
 import numpy as np
 

@@ -67,6 +67,9 @@ cdef struct Board:
     unsigned char cells[CELLS]  # exponents, row-major from the top-left; first, for the memcpy
     long long score  # the game's points so far
     int max_exponent
+    # Bit a set when moving toward action a changes the board: computed once per board
+    # change, it decides the end of the game and is the action mask.
+    unsigned char legal_moves
 
 
 # ---- The rule for one line ----
@@ -204,14 +207,15 @@ cdef void spawn_tile(Board* board, Rng* rng) noexcept nogil:
             pick -= 1
 
 
-cdef bint any_move(Board* board) noexcept nogil:
+cdef unsigned char legal_moves(Board* board) noexcept nogil:
     cdef unsigned int unused_exponents = 0
     cdef unsigned long long unused_points = 0
+    cdef unsigned char legal = 0
     cdef int action
     for action in range(ACTIONS):
         if move_board(board, action, False, &unused_exponents, &unused_points):
-            return True
-    return False
+            legal |= 1 << action
+    return legal
 
 
 @cython.final
@@ -249,6 +253,7 @@ cdef class Game2048Core(VectorCore):
         board.max_exponent = 0
         spawn_tile(board, &self.rngs[world])
         spawn_tile(board, &self.rngs[world])
+        board.legal_moves = legal_moves(board)
 
     cdef void step_world(self, int world) noexcept nogil:
         if self.resetting[world]:
@@ -258,9 +263,10 @@ cdef class Game2048Core(VectorCore):
         cdef unsigned int exponents = 0
         cdef unsigned long long points = 0
         cdef int cell
-        if not move_board(board, action, True, &exponents, &points):
-            self.rewards[world] = -self.invalid_move_penalty
+        if not (board.legal_moves >> action) & 1:
+            self.rewards[world] = -self.invalid_move_penalty  # nothing moves, nothing spawns
             return
+        move_board(board, action, True, &exponents, &points)
         board.score += <long long>points
         for cell in range(CELLS):
             if board.cells[cell] > board.max_exponent:
@@ -270,19 +276,17 @@ cdef class Game2048Core(VectorCore):
             self.rewards[world] = self.reward_scale * <float>exponents
         else:
             self.rewards[world] = self.reward_scale * <float>points
-        if not any_move(board):
+        board.legal_moves = legal_moves(board)
+        if board.legal_moves == 0:
             self.terminations[world] = 1
 
     cdef void write_observation(self, int row, char* out) noexcept nogil:
         memcpy(out, self.boards[row].cells, CELLS)
 
     cdef void write_action_mask(self, int row, unsigned char* out) noexcept nogil:
-        cdef unsigned int unused_exponents = 0
-        cdef unsigned long long unused_points = 0
         cdef int action
         for action in range(ACTIONS):
-            out[action] = move_board(&self.boards[row], action, False, &unused_exponents,
-                                     &unused_points)
+            out[action] = (self.boards[row].legal_moves >> action) & 1
 
     cdef void write_game_stats(self, int row, double* out) noexcept nogil:
         out[0] = <double>self.boards[row].score
@@ -310,6 +314,12 @@ cdef class Game2048Core(VectorCore):
                     )
             if not 0 <= board.max_exponent <= MAX_EXPONENT:
                 raise ValueError(f"state['game.boards'] holds a bad max tile in world {world}")
+            # The saved legal moves must be the board's: they end the game and are its mask.
+            if board.legal_moves != legal_moves(<Board*>board):
+                raise ValueError(
+                    f"state['game.boards'] holds legal moves that do not fit the board in "
+                    f"world {world}"
+                )
 
     # ---- Python-level inspection and test setters (never per step) ----
 
@@ -336,6 +346,7 @@ cdef class Game2048Core(VectorCore):
         np.asarray(<unsigned char[:CELLS]>board.cells)[:] = array.reshape(-1)
         board.score = int(score)
         board.max_exponent = int(array.max())
+        board.legal_moves = legal_moves(board)
 
 
 def move_line_by_rule(line):

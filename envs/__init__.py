@@ -51,6 +51,7 @@ _register("shoal/Snake-v0", "snake", "SnakeEnv", "SnakeVectorEnv", SnakeGame)
 _register("shoal/SnakeArena-v0", "snake", None, "SnakeArenaVectorEnv", SnakeArenaGame)
 _register("shoal/2048-v0", "game2048", "Game2048Env", "Game2048VectorEnv", Game2048)
 
+
 def vector_env_class(env_id: str) -> type[ShoalVectorEnv]:
     """The native vector env class registered for a shoal id; its `game_for(**kwargs)` gives
     the game (and so its agents per world, scene and controls) without building an env."""

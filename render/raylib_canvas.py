@@ -34,7 +34,7 @@ from shoal.render.font import ADVANCE, glyph_runs
 #: Keys by the names shoal uses (render/play.py), as raylib's KEY_* constants' suffixes.
 KEY_NAMES = (
     "LEFT", "RIGHT", "UP", "DOWN", "A", "D", "W", "S", "SPACE", "P", "R", "ESCAPE",
-    "EQUAL", "MINUS", "KP_ADD", "KP_SUBTRACT", "ENTER",
+    "EQUAL", "MINUS", "KP_ADD", "KP_SUBTRACT",
 )
 
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from shoal.trainer.advantage import compute_advantages, reference_advantages
 from shoal._ext.files import write_text_atomically
+from shoal.trainer.advantage import compute_advantages, reference_advantages
 
 
 def median_seconds(function, repeats: int) -> float:

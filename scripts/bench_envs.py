@@ -26,9 +26,8 @@ import numpy as np
 
 import shoal
 from shoal._ext.core import openmp_available
-from shoal.trainer.bench import bench_env, cpu_model
 from shoal._ext.files import write_text_atomically
-
+from shoal.trainer.bench import bench_env, cpu_model
 
 
 def main() -> None:

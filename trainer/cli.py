@@ -19,8 +19,8 @@ keys set env parameters (--env.width 8).
 compares the run with the reference band (trainer/reference.py): exit status 0 inside, 1 outside.
 
 torch is imported only inside `train`, `eval`, `reproduce` and `play --checkpoint`: `shoal
-bench` needs shoal, gymnasium and numpy alone, and `shoal play` adds only raylib. A bad setting, a bad value, a missing checkpoint or a missing
-reference prints one line and exits 2.
+bench` needs shoal, gymnasium and numpy alone, and `shoal play` adds only raylib. A bad
+setting, a bad value, a missing checkpoint or a missing reference prints one line and exits 2.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--view", choices=("world", "agent"), default="world",
                       help="the whole world, or a camera on your agent (default world)")
     play.add_argument("--fps", type=positive_int, help="steps per second (default: the env's)")
-    play.add_argument("--seed", type=int, help="seed of the world (default: random)")
+    play.add_argument("--seed", type=non_negative_int, help="seed of the world (default: random)")
 
     bench = commands.add_parser("bench", allow_abbrev=False,
                                 help="agent-steps per second of the env with random actions")
@@ -145,14 +145,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
-    return value
+def int_at_least(lowest: int):
+    """An argparse type: an int >= lowest, or an error that says so."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {lowest}, got {text!r}") from None
+        if value < lowest:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {lowest}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int = int_at_least(1)
+non_negative_int = int_at_least(0)
 
 
 def fail(message: str) -> NoReturn:
@@ -246,7 +255,7 @@ def checkpoint_for(path: Path, env_id: str, load_checkpoint) -> dict:
 
 
 def watch_checkpoint(args: argparse.Namespace, checkpoint: dict, env_id: str) -> dict:
-    """Watch the episodes in a window (--render) and/or record them headless (--video)."""
+    """Watch the episodes in a window (--render) or record them headless (--video)."""
     import shoal
 
     from shoal.render.video import VIDEO_SUFFIXES, VideoWriter

@@ -53,7 +53,7 @@ import torch
 from gymnasium.vector import AutoresetMode
 from torch import nn
 
-import shoal  # noqa: F401  (registers the shoal ids)
+import shoal  # registers the shoal ids
 from shoal.trainer.advantage import compute_advantages
 from shoal.trainer.checkpoint import save_checkpoint
 from shoal.trainer.config import Config, ConfigError, config_from_dict, save_config
@@ -820,19 +820,27 @@ class CheckpointPolicy:
         return self.to_env_actions(action)
 
 
+def evaluation_setup(checkpoint: dict[str, Any], episodes: int, seed: int) -> tuple[Config, int]:
+    """The checkpoint's config and its env's agents per world (from the game alone, no env
+    built), after checking `episodes` and seeding torch's sampling."""
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    config = config_from_dict(checkpoint["config"], "the checkpoint's config")
+    torch.manual_seed(seed)
+    try:
+        game = shoal.vector_env_class(config.env_id).game_for(**config.env)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{config.env_id} rejects the env settings: {error}") from None
+    return config, game.agents_per_world()
+
+
 def evaluate(
     checkpoint: dict[str, Any], episodes: int = 10, deterministic: bool = False, seed: int = 0
 ) -> dict[str, float]:
     """Play the checkpoint's policy for `episodes` episodes, the first episode of each of
     `episodes` env rows (counting first episodes only does not favour short ones). Returns
     the mean and standard deviation of return, score and length."""
-    if episodes < 1:
-        raise ValueError(f"episodes must be >= 1, got {episodes}")
-    config = config_from_dict(checkpoint["config"], "the checkpoint's config")
-    torch.manual_seed(seed)
-    probe = make_envs(config)
-    agents = getattr(probe, "agents_per_world", 1)
-    probe.close()
+    config, agents = evaluation_setup(checkpoint, episodes, seed)
     envs = make_envs(config, num_envs=math.ceil(episodes / agents) * agents)
     try:
         collected = play_episodes(CheckpointPolicy(checkpoint, envs, deterministic), envs, seed,
@@ -849,13 +857,7 @@ def watch(
     """Play `episodes` episodes one after another in one world, drawing the first agent:
     "human" in a window, "rgb_array" handing every frame (after the reset and each step) to
     on_frame. Returns what evaluate returns, over these episodes."""
-    if episodes < 1:
-        raise ValueError(f"episodes must be >= 1, got {episodes}")
-    config = config_from_dict(checkpoint["config"], "the checkpoint's config")
-    torch.manual_seed(seed)
-    probe = make_envs(config)
-    agents = getattr(probe, "agents_per_world", 1)
-    probe.close()
+    config, agents = evaluation_setup(checkpoint, episodes, seed)
     envs = make_envs(config, num_envs=agents, render_mode=render_mode, render_env_index=0)
     frame_sink = on_frame if render_mode == "rgb_array" else None
     try:

@@ -204,3 +204,18 @@ def test_same_step_final_info_holds_the_final_boards_masks():
         truncated_seen += (truncations & ~terminations).sum()
     assert terminated_seen > 0 and truncated_seen > 0
     envs.close()
+
+
+def test_a_state_whose_legal_moves_do_not_fit_its_board_is_refused():
+    envs = gymnasium.make_vec("shoal/2048-v0", num_envs=2)
+    envs.reset(seed=0)
+    envs.core.set_board(1, np.array([[1, 0, 0, 0]] + [[0] * 4] * 3))  # right and down only
+    state = envs.get_state()
+    boards = state["game.boards"]
+    # Board: 16 cells, the int64 score at 16, max_exponent at 24, legal_moves at 28.
+    assert boards.shape == (2, 32) and boards[1, 28] == 0b0110
+    boards[1, 28] = 0b1111
+    with pytest.raises(ValueError, match="legal moves that do not fit the board in world 1"):
+        envs.set_state(state)
+    boards[1, 28] = 0b0110
+    envs.set_state(state)  # the untouched state loads

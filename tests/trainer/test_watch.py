@@ -102,3 +102,10 @@ def test_2048_tile_shares_of_a_checkpoint(tmp_path):
     assert all(0.0 <= share <= 1.0 for share in shares)
     assert shares == sorted(shares, reverse=True)  # reaching 512 means reaching 256
     assert result["episodes"] == 8 and result["score_mean"] > 0
+
+
+def test_play_refuses_a_negative_seed_before_opening_anything(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["play", "breakout", "--seed", "-1"])
+    assert exit_info.value.code == 2
+    assert "argument --seed: must be an integer >= 0, got -1" in capsys.readouterr().err
