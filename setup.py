@@ -49,6 +49,8 @@ def compiler_supports_openmp() -> bool:
 
 
 def extensions() -> list[Extension]:
+    # SHOAL_BUILD_ONLY=maze,core rebuilds just those cores while working on one game.
+    only = {name for name in os.environ.get("SHOAL_BUILD_ONLY", "").split(",") if name}
     openmp = ["-fopenmp"] if sys.platform != "win32" and compiler_supports_openmp() else []
     # -ffp-contract=off: no fused multiply-add contraction, so float physics is bit-identical
     # across x86 and ARM builds (the determinism test pins trajectory hashes).
@@ -62,6 +64,7 @@ def extensions() -> list[Extension]:
             extra_link_args=openmp,
         )
         for pyx in sorted(SOURCES.glob("*.pyx"))
+        if pyx.stem in only or not only
     ]
 
 

@@ -15,6 +15,7 @@ import gymnasium
 
 from shoal.breakout import BreakoutEnv, BreakoutGame, BreakoutVectorEnv
 from shoal.game2048 import Game2048, Game2048Env, Game2048VectorEnv
+from shoal.maze import MazeEnv, MazeGame, MazeVectorEnv
 from shoal.snake import SnakeArenaGame, SnakeArenaVectorEnv, SnakeEnv, SnakeGame, SnakeVectorEnv
 from shoal.single_env import ShoalEnv
 from shoal.vector_env import ClosedEnvironmentError, ResetNeeded, ShoalVectorEnv
@@ -50,6 +51,7 @@ _register("shoal/Breakout-v0", "breakout", "BreakoutEnv", "BreakoutVectorEnv", B
 _register("shoal/Snake-v0", "snake", "SnakeEnv", "SnakeVectorEnv", SnakeGame)
 _register("shoal/SnakeArena-v0", "snake", None, "SnakeArenaVectorEnv", SnakeArenaGame)
 _register("shoal/2048-v0", "game2048", "Game2048Env", "Game2048VectorEnv", Game2048)
+_register("shoal/Maze-v0", "maze", "MazeEnv", "MazeVectorEnv", MazeGame)
 
 
 def vector_env_class(env_id: str) -> type[ShoalVectorEnv]:
@@ -65,7 +67,7 @@ def vector_env_class(env_id: str) -> type[ShoalVectorEnv]:
 
 #: Every id shoal registers; the conformance tests and the benchmark run over all of them.
 ENV_IDS: tuple[str, ...] = (
-    "shoal/Breakout-v0", "shoal/Snake-v0", "shoal/SnakeArena-v0", "shoal/2048-v0",
+    "shoal/Breakout-v0", "shoal/Snake-v0", "shoal/SnakeArena-v0", "shoal/2048-v0", "shoal/Maze-v0",
 )
 
 __all__ = [
@@ -74,6 +76,8 @@ __all__ = [
     "BreakoutVectorEnv",
     "Game2048Env",
     "Game2048VectorEnv",
+    "MazeEnv",
+    "MazeVectorEnv",
     "ClosedEnvironmentError",
     "ResetNeeded",
     "ShoalEnv",

@@ -23,6 +23,8 @@ class Game(abc.ABC):
     #: Names of the game's per-episode statistics, in the order the core writes them
     #: (write_game_stats); the loop adds "return" and "length" in front.
     stat_names: ClassVar[tuple[str, ...]] = ()
+    #: The statistic the trainer logs, plots and checks as the game's score.
+    score_stat: ClassVar[str] = "score"
     #: False for games that exist only as many agents in one world (make_vec only).
     single_agent: ClassVar[bool] = True
     #: Default time limit (a truncation); None for none.

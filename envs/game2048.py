@@ -14,7 +14,7 @@ from shoal.game import Game
 from shoal.render.play import Controls, direction_keys
 from shoal.render.scenes.game2048 import Game2048Scene
 from shoal.single_env import ShoalEnv
-from shoal.validation import check_reward
+from shoal.validation import check_choice, check_reward
 from shoal.vector_env import ShoalVectorEnv
 
 UP, RIGHT, DOWN, LEFT = range(NUM_ACTIONS)
@@ -34,9 +34,7 @@ class Game2048(Game):
         reward_scale: float = 1.0,
         invalid_move_penalty: float = 0.1,
     ):
-        if reward_mode not in REWARD_MODES:
-            raise ValueError(f"reward_mode must be one of {sorted(REWARD_MODES)}, got {reward_mode!r}")
-        self.reward_mode = reward_mode
+        self.reward_mode = check_choice("reward_mode", reward_mode, REWARD_MODES)
         self.reward_scale = check_reward("reward_scale", reward_scale, low=0.0)
         self.invalid_move_penalty = check_reward("invalid_move_penalty", invalid_move_penalty, low=0.0)
 

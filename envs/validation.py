@@ -44,6 +44,13 @@ def check_bool(name: str, value: Any) -> bool:
     return bool(value)
 
 
+def check_choice(name: str, value: Any, choices: Any) -> Any:
+    """Return `value` if it is one of `choices` (a string option such as a mode's name)."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}, got {_describe(value)}")
+    return value
+
+
 #: Rewards are float32 and summed into returns: parameters that set them stay far below
 #: float32's range, so no reward or return can overflow to inf.
 MAX_REWARD_MAGNITUDE = 1e6

@@ -249,6 +249,7 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.stat_names = ("return", "length", *self.game.stat_names)
+        self.score_stat = self.game.score_stat  # what the trainer logs as the score
 
         self.core = self.game.make_core(self.num_worlds)
         self.core.configure(

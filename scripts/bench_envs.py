@@ -6,6 +6,7 @@ and of the native loop alone (`core only`), timed by shoal.trainer.bench (the sa
 
     python scripts/bench_envs.py                                  # every id, 1024 envs, 1 thread
     python scripts/bench_envs.py --num-envs 4096 --threads 1 2    # thread scaling
+    python scripts/bench_envs.py --envs shoal/Maze-v0 --env max_size=47   # game parameters
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse
 import json
 import platform
+import tomllib
 from pathlib import Path
 
 import gymnasium
@@ -39,8 +41,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-copy", action="store_true",
                         help="return the env's buffers instead of copies (copy=False)")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="a game parameter for every id measured, the value a TOML literal "
+                             "(--env max_size=47 --env moves='\"relative\"'); repeatable")
     parser.add_argument("--json", type=Path, default=Path("bench_results/envs.json"))
     args = parser.parse_args()
+    env_kwargs = {}
+    for item in args.env:
+        key, equals, value = item.partition("=")
+        if not equals or not key.isidentifier():
+            parser.error(f"--env {item!r}: expected KEY=VALUE, e.g. max_size=47")
+        try:
+            env_kwargs[key] = tomllib.loads(f"value = {value}")["value"]
+        except tomllib.TOMLDecodeError as error:
+            parser.error(f"--env {item!r}: the value must be a TOML literal ({error})")
     for name in ("steps", "repeats"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
@@ -58,7 +72,10 @@ def main() -> None:
         "openmp": openmp_available(),
     }
     print(f"machine: {machine}")
-    header = f"{'env':<22}{'num_envs':>9}{'threads':>8}{'steps/s (median)':>18}{'core only':>14}"
+    if env_kwargs:
+        print(f"parameters: {env_kwargs}")
+    header = (f"{'env':<22}{'num_envs':>9}{'threads':>8}{'steps/s (median)':>18}"
+              f"{'core only':>14}{'reset us/world':>16}")
     print(header)
     print("-" * len(header))
     results = []
@@ -66,15 +83,16 @@ def main() -> None:
         for num_envs in args.num_envs:
             for threads in args.threads:
                 row = bench_env(env_id, num_envs, threads, args.steps, args.repeats,
-                                copy=not args.no_copy)
+                                copy=not args.no_copy, **env_kwargs)
                 results.append(row)
                 print(
                     f"{env_id.removeprefix('shoal/'):<22}{num_envs:>9}{threads:>8}"
                     f"{row['steps_per_second_median'] / 1e6:>16.2f} M"
                     f"{row['core_steps_per_second_median'] / 1e6:>12.2f} M"
+                    f"{row['reset_microseconds_per_world_median']:>16.2f}"
                 )
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomically(args.json, json.dumps({"machine": machine, "results": results}, indent=2))
+    write_text_atomically(args.json, json.dumps({"machine": machine, "parameters": env_kwargs, "results": results}, indent=2))
     print(f"wrote {args.json}")
 
 

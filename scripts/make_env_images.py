@@ -62,6 +62,18 @@ def corner_first(envs, infos) -> np.ndarray:
     return np.array([next(a for a in (2, 3, 1, 0) if legal[a])], dtype=np.int64)
 
 
+def left_hand(envs, infos) -> np.ndarray:
+    """Maze: wall following, the first open way of left, ahead, right, back of the heading."""
+    state = envs.core.state(0)
+    row, column = state["agent"]
+    steps = ((-1, 0), (0, 1), (1, 0), (0, -1))  # up, right, down, left
+    for turn in (3, 0, 1, 2):
+        direction = (state["heading"] + turn) % 4
+        if state["tiles"][row + steps[direction][0], column + steps[direction][1]] != 0:
+            return np.array([direction], dtype=np.int64)
+    return np.array([0], dtype=np.int64)
+
+
 def longest_snake(envs) -> int:
     return int(envs.core.state(0)["lengths"].max())
 
@@ -74,6 +86,7 @@ PICTURES: dict[str, tuple[dict, Callable, int, Callable]] = {
     "snake_arena": (dict(num_envs=256), toward_food, 120, lambda envs: False),
     "2048": (dict(num_envs=1), corner_first, 5000,
              lambda envs: envs.core.state(0)["max_tile"] >= 256),
+    "maze": (dict(num_envs=1, min_size=25), left_hand, 90, lambda envs: False),
 }
 
 

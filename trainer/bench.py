@@ -4,7 +4,8 @@ scripts/bench_envs.py and `shoal bench`. torch-free.
 Random actions are drawn up front from the batched action space; `step()` is timed over
 several repeats after a warm-up, with the full Python call (action checks, the native step,
 fresh result arrays, episode infos). The `core` times run the native loop alone
-(`envs.core.step()` on the same buffers), which bounds what the Python wrapper can reach.
+(`envs.core.step()` on the same buffers), which bounds what the Python wrapper can reach,
+and time `envs.core.reset()`: the cost of starting one world's episode.
 """
 
 from __future__ import annotations
@@ -72,6 +73,11 @@ def bench_env(
             native = time_steps(core_step, actions, steps, repeats)
             result["core_steps_per_second_median"] = statistics.median(
                 num_envs * steps / s for s in native
+            )
+            # What one episode start costs (an autoreset pays it once per episode).
+            resets = time_steps(lambda _: core.reset(), [None], max(1, steps // 50), repeats)
+            result["reset_microseconds_per_world_median"] = statistics.median(
+                1e6 * s / (max(1, steps // 50) * envs.core.num_worlds) for s in resets
             )
         return result
     finally:

@@ -143,7 +143,7 @@ def train_process(
     first_update = 1
     global_step = 0
     elapsed_before = 0.0  # wall time of the run before this call (a resumed run)
-    episodes = EpisodeStats()
+    episodes = EpisodeStats(envs.score_stat)
     if resume is not None:
         first_update, global_step, elapsed_before = restore(resume, policy, optimizer, envs,
                                                            storage, episodes, config)
@@ -289,6 +289,7 @@ class EnvRows:
         self.rows = [slice(half * size, (half + 1) * size) for half in range(halves)]
         self.observation_space = self.envs[0].single_observation_space
         self.action_space = self.envs[0].single_action_space
+        self.score_stat = score_stat(self.envs[0])
         self.worker = concurrent.futures.ThreadPoolExecutor(1) if halves == 2 else None
 
     def describe(self) -> str:
@@ -661,14 +662,21 @@ def explained_variance(predictions: torch.Tensor, targets: torch.Tensor) -> floa
 # ---- episode statistics, metrics, checkpoints ----
 
 
+def score_stat(envs: gymnasium.vector.VectorEnv) -> str:
+    """The episode statistic that is the game's score (Maze: success); "score" for envs that
+    do not say."""
+    return getattr(envs, "score_stat", "score")
+
+
 class EpisodeStats:
     """Means of return, length and score over the episodes finished since the last log,
-    from infos["episode_stats"] and its mask infos["_episode_stats"]."""
+    from infos["episode_stats"] and its mask infos["_episode_stats"]. The score is the
+    statistic `score_name` (the game's score_stat)."""
 
-    NAMES = {"return": "episode_return", "length": "episode_length", "score": "score"}
-
-    def __init__(self) -> None:
-        self.sums = dict.fromkeys(self.NAMES.values(), 0.0)
+    def __init__(self, score_name: str = "score") -> None:
+        self.score_name = score_name
+        self.columns = {"return": "episode_return", "length": "episode_length", score_name: "score"}
+        self.sums = dict.fromkeys(self.columns.values(), 0.0)
         self.count = 0
 
     def add(self, infos: dict[str, Any]) -> None:
@@ -676,7 +684,7 @@ class EpisodeStats:
             return  # no episode ended on this step
         ended = infos["_episode_stats"]
         stats = infos["episode_stats"]
-        for name, column in self.NAMES.items():
+        for name, column in self.columns.items():
             if name in stats:
                 self.sums[column] += float(stats[name][ended].sum())
         self.count += int(ended.sum())
@@ -689,7 +697,7 @@ class EpisodeStats:
         count = int(totals[-1])
         means = {column: float(total) / count if count else math.nan
                  for column, total in zip(self.sums, totals[:-1])}
-        self.__init__()
+        self.__init__(self.score_name)
         return {"episodes": count, **means}
 
     def state(self) -> torch.Tensor:
@@ -875,6 +883,7 @@ def play_episodes(
     """Step until each row in `wanted` has ended its first wanted[row] episodes; their return,
     score and length by row. on_frame receives envs.render() after the reset and each step."""
     collected: dict[int, list[dict[str, float]]] = {row: [] for row in wanted}
+    score_name = score_stat(envs)
     obs, infos = envs.reset(seed=seed)
     if on_frame is not None:
         on_frame(envs.render())
@@ -893,7 +902,7 @@ def play_episodes(
                 collected[row].append({
                     "return": float(stats["return"][row]),
                     "length": float(stats["length"][row]),
-                    "score": float(stats["score"][row]) if "score" in stats else math.nan,
+                    "score": float(stats[score_name][row]) if score_name in stats else math.nan,
                 })
     return collected
 

@@ -23,6 +23,7 @@ RECORDED = {
     "shoal/Snake-v0": "ff9a439d511860021dbee336ffe8504f1bc6e1434eccb1a07d14486c57b2b429",
     "shoal/SnakeArena-v0": "4ec2760a5b618fe9125619e078fa0e259b1919c10e95b589d99d6f614e8494ec",
     "shoal/2048-v0": "6c62b78deb138c00d3c150eeeb08bba0bb90c4267de830a757cca444037a1171",
+    "shoal/Maze-v0": "4600374c07057daecfbe5f1832b5feaafed1afca106baf5ed48c8420ca96cdfc",
 }
 
 

@@ -37,6 +37,19 @@ PARAMETERS = {
             "invalid_move_penalty": st.floats(0.0, 1.0),
         }
     ),
+    "shoal/Maze-v0": st.tuples(st.integers(2, 10), st.integers(0, 6)).flatmap(
+        lambda cells: st.fixed_dictionaries(
+            {
+                "min_size": st.just(2 * cells[0] + 1),
+                "max_size": st.just(2 * (cells[0] + cells[1]) + 1),
+                "vision": st.integers(1, 8),
+                "split": st.sampled_from(["train", "test", "all"]),
+                "moves": st.sampled_from(["absolute", "relative"]),
+                "steps_per_tile": st.floats(0.05, 3.0),
+                "step_penalty": st.floats(0.0, 0.1),
+            }
+        )
+    ),
     # Arenas as crowded as the parameter checks allow: snakes and food fill up to every cell.
     "shoal/SnakeArena-v0": st.tuples(st.integers(3, 30), st.integers(3, 20)).flatmap(
         lambda size: st.integers(1, min(12, size[0] * size[1] - 1)).flatmap(
@@ -61,6 +74,9 @@ def stat_bounds(env_id: str, params: dict) -> dict[str, tuple[float, float]]:
     if env_id == "shoal/2048-v0":
         # The largest tile 2^17 needs merges worth less than 17 * 2^17 points in all.
         return {"score": (0, 17 * 2**17), "max_tile": (2, 2**17)}
+    if env_id == "shoal/Maze-v0":
+        return {"success": (0, 1), "optimality": (0.0, 1.0),
+                "size": (params["min_size"], params["max_size"])}
     # A snake that found no free cell to spawn in ends its episode with length 0.
     lowest = 1 if env_id == "shoal/Snake-v0" else 0
     return {"score": (lowest, params["width"] * params["height"])}

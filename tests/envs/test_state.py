@@ -28,6 +28,7 @@ OTHER_PARAMETER = {
     "shoal/Snake-v0": {"num_food": 3},
     "shoal/SnakeArena-v0": {"num_food": 5},
     "shoal/2048-v0": {"invalid_move_penalty": 0.5},
+    "shoal/Maze-v0": {"vision": 3},
 }
 
 

@@ -228,3 +228,49 @@ def test_2048_tiles_land_where_the_board_says():
     left, top = scene.tile_origin(2, 3)
     tile = frame[top:top + scene.TILE, left:left + scene.TILE]
     assert np.all(tile == rgb(scene.LIGHT_TEXT), axis=2).sum() > 50
+
+
+def test_maze_tiles_and_agent_land_where_the_maze_says():
+    from shoal.render.scenes import maze as scene
+    from tests.envs.test_maze_rules import CORRIDOR
+
+    env = gymnasium.make("shoal/Maze-v0", min_size=7, max_size=7, vision=2,
+                         render_mode="rgb_array").unwrapped
+    env.reset(seed=0)
+    env.core.set_maze(0, CORRIDOR, agent=(1, 3), goal=(5, 5), heading=1)
+    frame = env.render()
+    cell = env.scene.cell_size  # the maze has the largest size: it fills the frame
+    left, top = env.scene.area_left, HUD_HEIGHT
+    for (row, column), code in (((2, 2), 0), ((1, 2), 1), ((5, 5), 2), ((0, 0), 0)):
+        pixel = frame[top + row * cell + 2, left + column * cell + 2]
+        assert (pixel == scene.PALETTE[code]).all(), (row, column)
+    centre_y, centre_x = top + 1 * cell + cell // 2, left + 3 * cell + cell // 2
+    assert (frame[centre_y, centre_x - 2] == rgb(scene.AGENT)).all()
+    # The heading mark sits on the right of the disc (heading 1: right), not on its left.
+    assert (frame[centre_y, centre_x + cell // 4] == rgb(scene.HEADING)).all()
+    assert (frame[centre_y, centre_x - cell // 4] == rgb(scene.AGENT)).all()
+    # The square the agent sees (vision 2), outlined where it overlaps the maze: rows 0-3.
+    outline_top = top + 0 * cell
+    assert (frame[outline_top, left + 1 * cell + 4] == rgb(scene.VISION_OUTLINE)).all()
+    assert (frame[top + 4 * cell - 1, left + 1 * cell + 4] == rgb(scene.VISION_OUTLINE)).all()
+
+    # The agent's view with relative moves: facing right, what lies right of (1, 3) on the
+    # map (the corridor, then the goal's column) is the view's top row: ahead.
+    env = gymnasium.make("shoal/Maze-v0", min_size=7, max_size=7, vision=2, moves="relative",
+                         render_mode="rgb_array", render_view="agent").unwrapped
+    env.reset(seed=0)
+    env.core.set_maze(0, CORRIDOR, agent=(1, 3), goal=(5, 5), heading=1)
+    frame = env.render()
+    cell, left = env.scene.cell_size, env.scene.area_left
+    view = env.core.state(0)["view"]
+    # Ahead two tiles: floor (1, 5); to the left: the border wall (row 0), then unknown.
+    assert view[0, 2] == 1 and view[2, 1] == 0 and view[2, 0] == 4
+    for row in range(5):
+        for column in range(5):
+            if (row, column) == (2, 2):
+                continue
+            pixel = frame[HUD_HEIGHT + row * cell + 2, left + column * cell + 2]
+            assert (pixel == scene.PALETTE[view[row, column]]).all(), (row, column)
+    # Facing the top of the view: the mark is above the disc's centre.
+    centre_y, centre_x = HUD_HEIGHT + 2 * cell + cell // 2, left + 2 * cell + cell // 2
+    assert (frame[centre_y - cell // 4, centre_x] == rgb(scene.HEADING)).all()

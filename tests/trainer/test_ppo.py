@@ -279,3 +279,19 @@ def test_cli_bench_times_the_trainer_too(capsys):
     out = capsys.readouterr().out
     assert "M agent-steps/s" in out
     assert "shoal/Snake-v0 trainer: 1 updates of 65,536 steps:" in out and "rollout" in out
+
+
+def test_the_score_column_is_the_games_score_stat(tmp_path):
+    # Maze's score is its success statistic: metrics.csv's score is the share of mazes solved
+    # among the episodes logged, and evaluate reports it too.
+    config = load_config("maze", overrides=[
+        "--env.min-size", "5", "--env.max-size", "5", "--env.vision", "2", "--num-envs", "32",
+        "--horizon", "32", "--minibatch-size", "256", "--total-timesteps", "4096",
+        "--hidden-size", "16", "--channels", "8", "--torch-threads", "1"])
+    ppo.train(config, tmp_path, quiet=True)
+    scores = [float(row["score"]) for row in read_metrics(tmp_path) if row["episodes"] != "0"]
+    assert scores and all(0.0 <= score <= 1.0 for score in scores)
+    assert any(0.0 < score for score in scores)  # a 5 x 5 maze is solved by chance
+    summary = ppo.evaluate(load_checkpoint(tmp_path / "checkpoints" / "final.pt"), episodes=16,
+                           seed=1)
+    assert 0.0 <= summary["score_mean"] <= 1.0
