@@ -35,19 +35,19 @@ from typing import NoReturn
 from gymnasium.error import DependencyNotInstalled
 
 from shoal.render.raylib_canvas import DisplayUnavailable
-from shoal.trainer.config import ConfigError, load_config, resolve_env
+from shoal.trainer.config import ConfigError, load_config, parse_overrides, resolve_env
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if args.command != "train" and extra:
+    if args.command not in ("train", "eval") and extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         if args.command == "train":
             return run_train(args, extra)
         if args.command == "eval":
-            return run_eval(args)
+            return run_eval(args, env_overrides(extra))
         if args.command == "reproduce":
             return run_reproduce(args)
         if args.command == "play":
@@ -79,8 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
                             "its own settings (no --config or --key value); a resumed CPU run "
                             "matches an uninterrupted one")
 
-    evaluate = commands.add_parser("eval", allow_abbrev=False,
-                                   help="play a checkpoint's policy and report its returns")
+    evaluate = commands.add_parser(
+        "eval", allow_abbrev=False, help="play a checkpoint's policy and report its returns",
+        description="Play a checkpoint's policy in its env and report return, score, length and "
+                    "the game's statistics. --env.NAME value changes a game parameter for the "
+                    "evaluation (Maze: --env.split test plays held-out mazes).",
+    )
     evaluate.add_argument("env", metavar="ENV")
     evaluate.add_argument("--checkpoint", type=Path, required=True, help="a .pt file of a run")
     evaluate.add_argument("--episodes", type=positive_int,
@@ -224,7 +228,17 @@ def read_checkpoint(path: Path, load_checkpoint) -> dict:
     return checkpoint
 
 
-def run_eval(args: argparse.Namespace) -> int:
+def env_overrides(extra: list[str]) -> dict:
+    """`--env.NAME value` pairs of shoal eval: game parameters changed for the evaluation
+    (--env.split '"test"'); any other setting is refused, the policy is the checkpoint's."""
+    values = parse_overrides(extra)
+    others = sorted(set(values) - {"env"})
+    if others:
+        raise ConfigError(f"shoal eval takes only --env.NAME settings, got --{others[0]}")
+    return values.get("env", {})
+
+
+def run_eval(args: argparse.Namespace, env_overrides: dict | None = None) -> int:
     _, env_id = resolve_env(args.env)
 
     from shoal.trainer.checkpoint import load_checkpoint  # torch only from here on
@@ -234,14 +248,20 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.episodes is None:
         args.episodes = 1 if (args.render or args.video) else 10
     if args.render or args.video:
-        result = watch_checkpoint(args, checkpoint, env_id)
+        result = watch_checkpoint(args, checkpoint, env_id, env_overrides)
     else:
-        result = evaluate(checkpoint, args.episodes, args.deterministic, args.seed)
+        result = evaluate(checkpoint, args.episodes, args.deterministic, args.seed, env_overrides)
     mode = "deterministic" if args.deterministic else "sampled actions"
-    print(f"{env_id}: {args.episodes} episodes ({mode}), checkpoint step {checkpoint['step']:,}")
+    changed = "".join(f", {name}={value!r}" for name, value in (env_overrides or {}).items())
+    print(f"{env_id}: {args.episodes} episodes ({mode}{changed}), checkpoint step "
+          f"{checkpoint['step']:,}")
     print(f"  return {result['return_mean']:.2f} +- {result['return_std']:.2f}   "
           f"score {result['score_mean']:.2f} +- {result['score_std']:.2f}   "
           f"length {result['length_mean']:.1f}")
+    others = [name.removesuffix("_mean") for name in result if name.endswith("_mean")
+              and name.removesuffix("_mean") not in ("return", "score", "length")]
+    if others:
+        print("  " + "   ".join(f"{name} {result[name + '_mean']:.3f}" for name in others))
     return 0
 
 
@@ -254,7 +274,8 @@ def checkpoint_for(path: Path, env_id: str, load_checkpoint) -> dict:
     return checkpoint
 
 
-def watch_checkpoint(args: argparse.Namespace, checkpoint: dict, env_id: str) -> dict:
+def watch_checkpoint(args: argparse.Namespace, checkpoint: dict, env_id: str,
+                     env_overrides: dict | None = None) -> dict:
     """Watch the episodes in a window (--render) or record them headless (--video)."""
     import shoal
 
@@ -264,7 +285,8 @@ def watch_checkpoint(args: argparse.Namespace, checkpoint: dict, env_id: str) ->
     if args.render and args.video:
         fail("--render and --video watch in two ways: choose one")
     if args.render:
-        return watch(checkpoint, args.episodes, args.deterministic, args.seed, "human")
+        return watch(checkpoint, args.episodes, args.deterministic, args.seed, "human",
+                     env_overrides=env_overrides)
     if args.video.suffix.lower() not in VIDEO_SUFFIXES:
         fail(f"--video must end in one of {', '.join(VIDEO_SUFFIXES)}, got {args.video}")
     frames_seen = 0
@@ -275,10 +297,11 @@ def watch_checkpoint(args: argparse.Namespace, checkpoint: dict, env_id: str) ->
         if writer.frames < args.max_frames:
             writer.add(frame)
 
-    fps = shoal.vector_env_class(env_id).game_for(**checkpoint["config"].get("env", {})).render_fps()
+    env_parameters = {**checkpoint["config"].get("env", {}), **(env_overrides or {})}
+    fps = shoal.vector_env_class(env_id).game_for(**env_parameters).render_fps()
     with VideoWriter(args.video, fps=fps) as writer:
         result = watch(checkpoint, args.episodes, args.deterministic, args.seed, "rgb_array",
-                       on_frame=record)
+                       on_frame=record, env_overrides=env_overrides)
     print(f"wrote {args.video}: {writer.frames} frames at {writer.fps:g} per second")
     if frames_seen > writer.frames:
         print(f"  (the episodes drew {frames_seen} frames; the video keeps the first "

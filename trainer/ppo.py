@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
 import csv
 import gc
 import math
@@ -828,12 +829,16 @@ class CheckpointPolicy:
         return self.to_env_actions(action)
 
 
-def evaluation_setup(checkpoint: dict[str, Any], episodes: int, seed: int) -> tuple[Config, int]:
-    """The checkpoint's config and its env's agents per world (from the game alone, no env
-    built), after checking `episodes` and seeding torch's sampling."""
+def evaluation_setup(checkpoint: dict[str, Any], episodes: int, seed: int,
+                     env_overrides: dict[str, Any] | None = None) -> tuple[Config, int]:
+    """The checkpoint's config, its env parameters updated by env_overrides (Maze's
+    split="test": held-out mazes), and the env's agents per world (from the game alone, no
+    env built), after checking `episodes` and seeding torch's sampling."""
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     config = config_from_dict(checkpoint["config"], "the checkpoint's config")
+    if env_overrides:
+        config = dataclasses.replace(config, env={**config.env, **env_overrides})
     torch.manual_seed(seed)
     try:
         game = shoal.vector_env_class(config.env_id).game_for(**config.env)
@@ -843,12 +848,14 @@ def evaluation_setup(checkpoint: dict[str, Any], episodes: int, seed: int) -> tu
 
 
 def evaluate(
-    checkpoint: dict[str, Any], episodes: int = 10, deterministic: bool = False, seed: int = 0
+    checkpoint: dict[str, Any], episodes: int = 10, deterministic: bool = False, seed: int = 0,
+    env_overrides: dict[str, Any] | None = None,
 ) -> dict[str, float]:
     """Play the checkpoint's policy for `episodes` episodes, the first episode of each of
-    `episodes` env rows (counting first episodes only does not favour short ones). Returns
-    the mean and standard deviation of return, score and length."""
-    config, agents = evaluation_setup(checkpoint, episodes, seed)
+    `episodes` env rows (counting first episodes only does not favour short ones), in its
+    env with env_overrides applied. Returns the mean and standard deviation of return,
+    score, length and the game's other statistics ("<name>_mean", "<name>_std")."""
+    config, agents = evaluation_setup(checkpoint, episodes, seed, env_overrides)
     envs = make_envs(config, num_envs=math.ceil(episodes / agents) * agents)
     try:
         collected = play_episodes(CheckpointPolicy(checkpoint, envs, deterministic), envs, seed,
@@ -861,11 +868,12 @@ def evaluate(
 def watch(
     checkpoint: dict[str, Any], episodes: int, deterministic: bool, seed: int, render_mode: str,
     on_frame: Callable[[np.ndarray], None] | None = None,
+    env_overrides: dict[str, Any] | None = None,
 ) -> dict[str, float]:
     """Play `episodes` episodes one after another in one world, drawing the first agent:
     "human" in a window, "rgb_array" handing every frame (after the reset and each step) to
     on_frame. Returns what evaluate returns, over these episodes."""
-    config, agents = evaluation_setup(checkpoint, episodes, seed)
+    config, agents = evaluation_setup(checkpoint, episodes, seed, env_overrides)
     envs = make_envs(config, num_envs=agents, render_mode=render_mode, render_env_index=0)
     frame_sink = on_frame if render_mode == "rgb_array" else None
     try:
@@ -881,7 +889,8 @@ def play_episodes(
     wanted: dict[int, int], on_frame: Callable[[np.ndarray], None] | None = None,
 ) -> dict[int, list[dict[str, float]]]:
     """Step until each row in `wanted` has ended its first wanted[row] episodes; their return,
-    score and length by row. on_frame receives envs.render() after the reset and each step."""
+    length, score and the game's statistics by row. on_frame receives envs.render() after
+    the reset and each step."""
     collected: dict[int, list[dict[str, float]]] = {row: [] for row in wanted}
     score_name = score_stat(envs)
     obs, infos = envs.reset(seed=seed)
@@ -900,16 +909,15 @@ def play_episodes(
         for row in np.flatnonzero(infos["_episode_stats"]).tolist():
             if row in wanted and len(collected[row]) < wanted[row]:
                 collected[row].append({
-                    "return": float(stats["return"][row]),
-                    "length": float(stats["length"][row]),
                     "score": float(stats[score_name][row]) if score_name in stats else math.nan,
+                    **{name: float(stats[name][row]) for name in stats if not name.startswith("_")},
                 })
     return collected
 
 
 def summarize_episodes(results: list[dict[str, float]]) -> dict[str, float]:
     summary: dict[str, float] = {"episodes": len(results)}
-    for name in ("return", "score", "length"):
+    for name in results[0]:
         column = np.array([result[name] for result in results])
         summary[f"{name}_mean"] = float(np.mean(column))
         summary[f"{name}_std"] = float(np.std(column))

@@ -256,6 +256,8 @@ def test_cli_train_writes_config_metrics_and_checkpoints_then_eval_reads_them(tm
     (["eval", "snake", "--checkpoint", "missing.pt"], "checkpoint missing.pt does not exist"),
     (["train", "snake", "--resume", "missing"], "checkpoint missing/checkpoints/latest.pt does not exist"),
     (["bench", "pong"], "unknown env 'pong'"),
+    (["eval", "snake", "--checkpoint", "x.pt", "--gamma", "0.9"],
+     "shoal eval takes only --env.NAME settings, got --gamma"),
 ])
 def test_cli_errors_print_one_line_and_exit_2(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -294,4 +296,22 @@ def test_the_score_column_is_the_games_score_stat(tmp_path):
     assert any(0.0 < score for score in scores)  # a 5 x 5 maze is solved by chance
     summary = ppo.evaluate(load_checkpoint(tmp_path / "checkpoints" / "final.pt"), episodes=16,
                            seed=1)
-    assert 0.0 <= summary["score_mean"] <= 1.0
+    assert summary["score_mean"] == summary["success_mean"]
+    assert 0.0 <= summary["optimality_mean"] <= 1.0 and summary["size_mean"] == 5.0
+
+
+def test_cli_eval_changes_game_parameters_for_the_evaluation(tmp_path, capsys):
+    # A Maze policy trained on the train split, evaluated on held-out mazes and larger ones.
+    run_dir = tmp_path / "run"
+    assert main(["train", "maze", "--env.min-size", "5", "--env.max-size", "7", "--num-envs",
+                 "16", "--horizon", "16", "--minibatch-size", "256", "--total-timesteps", "256",
+                 "--hidden-size", "16", "--channels", "8", "--run-dir", str(run_dir)]) == 0
+    capsys.readouterr()
+    assert main(["eval", "maze", "--checkpoint", str(run_dir / "checkpoints" / "final.pt"),
+                 "--episodes", "4", "--env.split", "test", "--env.max-size", "9"]) == 0
+    out = capsys.readouterr().out
+    assert "split='test', max_size=9" in out and "success" in out and "optimality" in out
+    with pytest.raises(SystemExit):
+        main(["eval", "maze", "--checkpoint", str(run_dir / "checkpoints" / "final.pt"),
+              "--env.split", "validation"])
+    assert "split must be one of" in capsys.readouterr().err
