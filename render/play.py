@@ -134,7 +134,8 @@ class PlaySession:
         self.last_action = controls.first_action
         self.observations: np.ndarray | None = None
         self.episode_starts = np.ones(env.num_envs, dtype=bool)
-        self.score_name = "score" if "score" in env.stat_names else "return"
+        score_stat = getattr(env, "score_stat", "score")  # Maze: success
+        self.score_name = score_stat if score_stat in env.stat_names else "return"
 
     def run(self, max_frames: int | None = None) -> PlayResult:
         self.observations, _ = self.env.reset(seed=self.seed)

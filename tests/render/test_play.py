@@ -168,3 +168,33 @@ def test_a_turn_based_game_moves_once_per_key_press():
     result = session.run()
     assert result.action_counts == {3: 1, 0: 1}
     assert session.env.scene_state()["step"] == 2
+
+
+def test_walking_a_maze_to_its_goal_scores_its_success():
+    # The loop seeds the maze with 0, so a twin env reset alike shows the path to walk.
+    twin = gymnasium.make_vec("shoal/Maze-v0", num_envs=1, min_size=5, max_size=5)
+    twin.reset(seed=0)
+    state = twin.core.state(0)
+    tiles, (row, column), goal = state["tiles"], state["agent"], state["goal"]
+    keys, moves = [], {"UP": (-1, 0), "RIGHT": (0, 1), "DOWN": (1, 0), "LEFT": (0, -1)}
+    came_from = {(row, column): None}  # breadth-first search for the path's keys
+    frontier = [(row, column)]
+    while goal not in came_from:
+        following = []
+        for here in frontier:
+            for key, (dr, dc) in moves.items():
+                there = (here[0] + dr, here[1] + dc)
+                if tiles[there] != 0 and there not in came_from:
+                    came_from[there] = (here, key)
+                    following.append(there)
+        frontier = following
+    here = goal
+    while came_from[here] is not None:
+        here, key = came_from[here]
+        keys.insert(0, key)
+    script = [frame for key in keys for frame in ({key}, set())]  # press, release
+    _, _, session = session_for("shoal/Maze-v0", script, min_size=5, max_size=5)
+    result = session.run()
+    assert result.steps == len(keys) == state["shortest"]
+    assert result.scores == [1.0] and session.score_name == "success"
+    assert session.status().startswith("GAME OVER: SUCCESS 1")
