@@ -39,6 +39,7 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 
 from shoal._ext.core cimport VectorCore, struct_bytes
+from shoal._ext.portable_math cimport cosine_sine
 from shoal._ext.rng cimport Rng, rng_uniform
 
 
@@ -164,14 +165,10 @@ cdef inline int brick_points(int brick_row) noexcept nogil:
 
 cdef void aim_ball(BreakoutWorld* w, double angle) noexcept nogil:
     # Upward at `angle` from the vertical (at most 60 degrees), at the level's speed. Sine and
-    # cosine come from their Taylor series (error below 1e-9 there) in plain arithmetic, so
-    # every platform computes the same bits; libm's sinf / cosf, picked per CPU at run time,
-    # promise no such thing. Both are at most 1, so neither component exceeds the speed.
-    cdef double a2 = angle * angle
-    cdef double sine = angle * (1 + a2 * (-1 / 6.0 + a2 * (1 / 120.0 + a2 * (
-        -1 / 5040.0 + a2 * (1 / 362880.0 + a2 * (-1 / 39916800.0))))))
-    cdef double cosine = 1 + a2 * (-1 / 2.0 + a2 * (1 / 24.0 + a2 * (-1 / 720.0 + a2 * (
-        1 / 40320.0 + a2 * (-1 / 3628800.0 + a2 * (1 / 479001600.0))))))
+    # cosine are portable_math's, the same bits on every platform; both are at most 1, so
+    # neither component exceeds the speed.
+    cdef double sine, cosine
+    cosine_sine(angle, &cosine, &sine)
     cdef float speed = ball_speed(w.speed_level)
     w.ball_vx = speed * <float>sine
     w.ball_vy = -speed * <float>cosine

@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 import gymnasium
 
 from shoal.breakout import BreakoutEnv, BreakoutGame, BreakoutVectorEnv
+from shoal.drone import DroneEnv, DroneGame, DroneVectorEnv
 from shoal.game2048 import Game2048, Game2048Env, Game2048VectorEnv
 from shoal.maze import MazeEnv, MazeGame, MazeVectorEnv
 from shoal.snake import SnakeArenaGame, SnakeArenaVectorEnv, SnakeEnv, SnakeGame, SnakeVectorEnv
@@ -52,6 +53,7 @@ _register("shoal/Snake-v0", "snake", "SnakeEnv", "SnakeVectorEnv", SnakeGame)
 _register("shoal/SnakeArena-v0", "snake", None, "SnakeArenaVectorEnv", SnakeArenaGame)
 _register("shoal/2048-v0", "game2048", "Game2048Env", "Game2048VectorEnv", Game2048)
 _register("shoal/Maze-v0", "maze", "MazeEnv", "MazeVectorEnv", MazeGame)
+_register("shoal/Drone-v0", "drone", "DroneEnv", "DroneVectorEnv", DroneGame)
 
 
 def vector_env_class(env_id: str) -> type[ShoalVectorEnv]:
@@ -68,12 +70,15 @@ def vector_env_class(env_id: str) -> type[ShoalVectorEnv]:
 #: Every id shoal registers; the conformance tests and the benchmark run over all of them.
 ENV_IDS: tuple[str, ...] = (
     "shoal/Breakout-v0", "shoal/Snake-v0", "shoal/SnakeArena-v0", "shoal/2048-v0", "shoal/Maze-v0",
+    "shoal/Drone-v0",
 )
 
 __all__ = [
     "ENV_IDS",
     "BreakoutEnv",
     "BreakoutVectorEnv",
+    "DroneEnv",
+    "DroneVectorEnv",
     "Game2048Env",
     "Game2048VectorEnv",
     "MazeEnv",

@@ -48,6 +48,10 @@ class Controls:
     help: one line saying which keys do what, shown under the scene.
     turn_based: the game waits for the player: one step per key press, none while no key is
     pressed (2048), instead of one step per frame.
+    assist: for games nobody can play with raw actions (Drone's motor commands): the keys
+    then name commands (arrays), every held key's command adds up (idle_action with none
+    held), and assist(state, command) turns the sum into the action each step, from the
+    state the scene draws (a small controller, say).
     """
 
     keys: Mapping[str, Any]
@@ -55,15 +59,32 @@ class Controls:
     help: str
     first_action: Any = 0
     turn_based: bool = False
+    assist: Callable[[Mapping[str, Any], np.ndarray], Any] | None = None
 
-    def action(self, keys_down: frozenset[str], last_action: Any) -> Any:
+    def action(self, keys_down: frozenset[str], last_action: Any,
+               state: Mapping[str, Any] | None = None) -> Any:
+        if self.assist is not None:
+            if state is None:
+                raise ValueError("an assisted game's action needs the state it flies from")
+            return self.assist(state, self.command(keys_down))
         for name, action in self.keys.items():
             if name in keys_down:
                 return action
         return last_action if self.idle_action is None else self.idle_action
 
+    def command(self, keys_down: frozenset[str]) -> np.ndarray:
+        """Assisted games: the sum of the held keys' commands (idle_action with none held)."""
+        held = [np.asarray(command, dtype=np.float64) for name, command in self.keys.items()
+                if name in keys_down]
+        return np.sum(held, axis=0) if held else np.asarray(self.idle_action, dtype=np.float64)
+
     def keys_to_action(self) -> dict[tuple[str, ...], Any]:
         """The mapping gymnasium.utils.play takes: the letter keys (WASD), as characters."""
+        if self.assist is not None:
+            raise ValueError(
+                "this game is played through an assisting controller (its keys set commands, "
+                "not actions), which gymnasium.utils.play cannot run: use `shoal play`"
+            )
         return {(name.lower(),): action for name, action in self.keys.items() if len(name) == 1}
 
 
@@ -182,7 +203,11 @@ class PlaySession:
         return max(rate, TURN_BASED_FPS) if self.controls.turn_based else rate
 
     def step(self, keys: frozenset[str]) -> None:
-        action = self.controls.action(keys, self.last_action)
+        if self.controls.assist is not None:
+            action = self.controls.action(keys, None, self.env.scene_state())
+            counted = tuple(self.controls.command(keys).tolist())  # arrays cannot be dict keys
+        else:
+            action = counted = self.controls.action(keys, self.last_action)
         self.last_action = action
         if self.others is not None:
             actions = np.array(self.others(self.observations, self.episode_starts))
@@ -192,7 +217,7 @@ class PlaySession:
         self.observations, _, terminations, truncations, infos = self.env.step(actions)
         self.episode_starts = terminations | truncations
         self.result.steps += 1
-        self.result.action_counts[action] = self.result.action_counts.get(action, 0) + 1
+        self.result.action_counts[counted] = self.result.action_counts.get(counted, 0) + 1
         if terminations[self.agent] or truncations[self.agent]:
             self.result.episodes += 1
             self.result.scores.append(float(infos["episode_stats"][self.score_name][self.agent]))

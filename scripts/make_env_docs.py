@@ -57,12 +57,14 @@ def speed_section(env_id: str) -> str:
         " (median of repeats, the full Python `step()` returning fresh arrays; see"
         " [benchmarks](../benchmarks.md)):",
         "",
-        "| num_envs | num_threads | steps/s |",
-        "|---:|---:|---:|",
+        "| parameters | num_envs | num_threads | steps/s |",
+        "|---|---:|---:|---:|",
     ]
     for r in rows:
+        parameters = ", ".join(f"`{k}={v!r}`" for k, v in r.get("parameters", {}).items())
         lines.append(
-            f"| {r['num_envs']} | {r['num_threads']} | {r['steps_per_second_median'] / 1e6:.2f} M |"
+            f"| {parameters or 'defaults'} | {r['num_envs']} | {r['num_threads']} | "
+            f"{r['steps_per_second_median'] / 1e6:.2f} M |"
         )
     return "\n".join(lines) + "\n"
 

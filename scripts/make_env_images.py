@@ -74,6 +74,20 @@ def left_hand(envs, infos) -> np.ndarray:
     return np.array([0], dtype=np.int64)
 
 
+def through_the_gates(envs, infos) -> np.ndarray:
+    """Drone (race): the assisted controller flies to a point before the next gate, then on
+    through it."""
+    from shoal.drone import assisted_action
+
+    state = envs.core.state(0)
+    gate = state["next_gate"]
+    centre, forward = state["gate_centres"][gate], state["gate_forwards"][gate]
+    along = float((state["position"] - centre) @ forward)
+    aim = centre + (0.6 if along > -0.4 else -0.4) * forward
+    velocity = np.clip(2.0 * (aim - state["position"]), -1.5, 1.5)
+    return assisted_action(state, velocity, 0.0)[None, :]
+
+
 def longest_snake(envs) -> int:
     return int(envs.core.state(0)["lengths"].max())
 
@@ -87,6 +101,8 @@ PICTURES: dict[str, tuple[dict, Callable, int, Callable]] = {
     "2048": (dict(num_envs=1), corner_first, 5000,
              lambda envs: envs.core.state(0)["max_tile"] >= 256),
     "maze": (dict(num_envs=1, min_size=25), left_hand, 90, lambda envs: False),
+    "drone": (dict(num_envs=1, task="race"), through_the_gates, 400,
+              lambda envs: envs.core.state(0)["gates_passed"] >= 2),
 }
 
 
@@ -96,9 +112,9 @@ def picture(env_id: str) -> np.ndarray:
     _, infos = envs.reset(seed=7)
     for _ in range(steps):
         *_, infos = envs.step(player(envs, infos))
+        frame = envs.render()  # every step: scenes that keep a trail (Drone) draw it
         if picture_ready(envs):
             break
-    frame = envs.render()
     envs.close()
     return frame
 

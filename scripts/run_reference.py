@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, allow_abbrev=False,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("env", metavar="ENV", help="breakout, snake, snake_arena or a full id")
+    parser.add_argument("env", metavar="ENV", help="a short name (breakout, snake, snake_arena, 2048, maze, drone) or a full id")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
                         help="one run per seed (default: 0 1 2; at least 2, 3 or more advised)")
     parser.add_argument("--root", type=Path, default=ROOT / "trainer" / "reference",

@@ -9,7 +9,7 @@
     shoal bench ENV [--num-envs N] [--threads T] [--steps S]
     shoal reproduce ENV [--seed S] [--run-dir DIR] [--total-timesteps N] [--reference-root DIR]
 
-ENV is a short name (breakout, snake, snake_arena or snakearena) or a full id
+ENV is a short name (breakout, snake, snake_arena, 2048, maze, drone) or a full id
 (shoal/Breakout-v0). `train` resolves its settings as configs/default.toml < the env's file <
 --config FILE < --key value (see trainer/config.py); `--key value` takes dashes or
 underscores, values are TOML literals (--total-timesteps 5e6, --anneal-lr false) and dotted
@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train with PPO. Any setting of configs/default.toml can follow as "
                     "--key value (TOML literal); --env.NAME value sets an env parameter.",
     )
-    train.add_argument("env", metavar="ENV", help="breakout, snake, snake_arena or a full id")
+    train.add_argument("env", metavar="ENV", help="a short name (breakout, snake, snake_arena, 2048, maze, drone) or a full id")
     train.add_argument("--config", type=Path, help="a TOML file overriding the env's settings")
     train.add_argument("--run-dir", type=Path,
                        help="where config.toml, metrics.csv and checkpoints/ go "

@@ -24,14 +24,22 @@ RECORDED = {
     "shoal/SnakeArena-v0": "4ec2760a5b618fe9125619e078fa0e259b1919c10e95b589d99d6f614e8494ec",
     "shoal/2048-v0": "6c62b78deb138c00d3c150eeeb08bba0bb90c4267de830a757cca444037a1171",
     "shoal/Maze-v0": "4600374c07057daecfbe5f1832b5feaafed1afca106baf5ed48c8420ca96cdfc",
+    "shoal/Drone-v0": "71d8a1b2a5fb69d64ac065cd180a29b632d4af10fa99cc7ec93f34be50167180",
 }
 
 
 def fixed_actions(envs, steps: int) -> list[np.ndarray]:
-    n, rows = envs.single_action_space.n, envs.num_envs
+    rows = envs.num_envs
     t = np.arange(steps)[:, None]
     i = np.arange(rows)[None, :]
-    return list(((t * 7 + i * 13 + (t * i) % 5) % n).astype(np.int64))
+    pattern = t * 7 + i * 13 + (t * i) % 5
+    space = envs.single_action_space
+    if isinstance(space, gymnasium.spaces.Discrete):
+        return list((pattern % space.n).astype(np.int64))
+    # Box: each entry a fixed fraction of the way from low to high (Drone's motor commands).
+    components = np.arange(int(np.prod(space.shape))).reshape(space.shape)
+    fractions = ((pattern[..., None] + 3 * components) % 11 / 10).astype(np.float32)
+    return list(space.low + fractions * (space.high - space.low))
 
 
 def trajectory_hash(env_id: str) -> str:

@@ -50,6 +50,16 @@ PARAMETERS = {
             }
         )
     ),
+    "shoal/Drone-v0": st.fixed_dictionaries(
+        {
+            "task": st.sampled_from(["hover", "race"]),
+            "num_gates": st.integers(3, 8),
+            "gate_size": st.floats(0.2, 1.5),
+            "substeps": st.integers(1, 16),
+            "randomize": st.one_of(st.none(), st.just({"mass": (0.025, 0.03),
+                                                        "drag": (0.0, 0.01)})),
+        }
+    ),
     # Arenas as crowded as the parameter checks allow: snakes and food fill up to every cell.
     "shoal/SnakeArena-v0": st.tuples(st.integers(3, 30), st.integers(3, 20)).flatmap(
         lambda size: st.integers(1, min(12, size[0] * size[1] - 1)).flatmap(
@@ -74,6 +84,10 @@ def stat_bounds(env_id: str, params: dict) -> dict[str, tuple[float, float]]:
     if env_id == "shoal/2048-v0":
         # The largest tile 2^17 needs merges worth less than 17 * 2^17 points in all.
         return {"score": (0, 17 * 2**17), "max_tile": (2, 2**17)}
+    if env_id == "shoal/Drone-v0":
+        # At most 40 steps (max_episode_steps below) of 0.02 s: 0.8 s of flight.
+        return {"gates": (0, 40), "hold_time": (0.0, 0.8), "reach_time": (0.0, 0.8),
+                "hover_error": (0.0, 20.0), "crashed": (0, 1)}
     if env_id == "shoal/Maze-v0":
         return {"success": (0, 1), "optimality": (0.0, 1.0),
                 "size": (params["min_size"], params["max_size"])}

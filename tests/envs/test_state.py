@@ -29,6 +29,7 @@ OTHER_PARAMETER = {
     "shoal/SnakeArena-v0": {"num_food": 5},
     "shoal/2048-v0": {"invalid_move_penalty": 0.5},
     "shoal/Maze-v0": {"vision": 3},
+    "shoal/Drone-v0": {"num_gates": 4},
 }
 
 

@@ -198,3 +198,18 @@ def test_walking_a_maze_to_its_goal_scores_its_success():
     assert result.steps == len(keys) == state["shortest"]
     assert result.scores == [1.0] and session.score_name == "success"
     assert session.status().startswith("GAME OVER: SUCCESS 1")
+
+
+def test_an_assisted_game_flies_where_the_held_keys_ask():
+    # Drone: the keys set a velocity that a controller turns into motor commands every step.
+    # Holding W and E flies forward (+x) and up; letting go holds the position.
+    script = [{"W", "E"}] * 60 + [set()] * 60
+    envs, _, session = session_for("shoal/Drone-v0", script)
+    start = envs.core.state(0)["position"].copy()
+    result = session.run()
+    state = envs.core.state(0)
+    assert result.steps == 120 and result.episodes == 0
+    assert state["position"][0] > start[0] + 0.5 and state["position"][2] > start[2] + 0.2
+    assert np.linalg.norm(state["velocity"]) < 0.2  # slowed to a hover after the keys
+    forward_and_up = tuple(np.add(session.controls.keys["W"], session.controls.keys["E"]))
+    assert result.action_counts == {forward_and_up: 60, (0.0, 0.0, 0.0, 0.0): 60}
