@@ -17,6 +17,7 @@ from shoal.breakout import BreakoutEnv, BreakoutGame, BreakoutVectorEnv
 from shoal.drone import DroneEnv, DroneGame, DroneVectorEnv
 from shoal.game2048 import Game2048, Game2048Env, Game2048VectorEnv
 from shoal.maze import MazeEnv, MazeGame, MazeVectorEnv
+from shoal.mmo import MMOGame, MMOVectorEnv
 from shoal.snake import SnakeArenaGame, SnakeArenaVectorEnv, SnakeEnv, SnakeGame, SnakeVectorEnv
 from shoal.single_env import ShoalEnv
 from shoal.vector_env import ClosedEnvironmentError, ResetNeeded, ShoalVectorEnv
@@ -54,6 +55,7 @@ _register("shoal/SnakeArena-v0", "snake", None, "SnakeArenaVectorEnv", SnakeAren
 _register("shoal/2048-v0", "game2048", "Game2048Env", "Game2048VectorEnv", Game2048)
 _register("shoal/Maze-v0", "maze", "MazeEnv", "MazeVectorEnv", MazeGame)
 _register("shoal/Drone-v0", "drone", "DroneEnv", "DroneVectorEnv", DroneGame)
+_register("shoal/MMO-v0", "mmo", None, "MMOVectorEnv", MMOGame)
 
 
 def vector_env_class(env_id: str) -> type[ShoalVectorEnv]:
@@ -70,7 +72,7 @@ def vector_env_class(env_id: str) -> type[ShoalVectorEnv]:
 #: Every id shoal registers; the conformance tests and the benchmark run over all of them.
 ENV_IDS: tuple[str, ...] = (
     "shoal/Breakout-v0", "shoal/Snake-v0", "shoal/SnakeArena-v0", "shoal/2048-v0", "shoal/Maze-v0",
-    "shoal/Drone-v0",
+    "shoal/Drone-v0", "shoal/MMO-v0",
 )
 
 __all__ = [
@@ -83,6 +85,7 @@ __all__ = [
     "Game2048VectorEnv",
     "MazeEnv",
     "MazeVectorEnv",
+    "MMOVectorEnv",
     "ClosedEnvironmentError",
     "ResetNeeded",
     "ShoalEnv",

@@ -88,6 +88,14 @@ def through_the_gates(envs, infos) -> np.ndarray:
     return assisted_action(state, velocity, 0.0)[None, :]
 
 
+def random_allowed(envs, infos) -> np.ndarray:
+    """MMO: each agent takes a random action among those its mask allows, the draw seeded
+    by the tick so the picture is the same every time."""
+    rng = np.random.default_rng(envs.core.state(0)["tick"])
+    masks = infos["action_mask"]
+    return np.array([rng.choice(np.flatnonzero(mask)) for mask in masks], dtype=np.int64)
+
+
 def longest_snake(envs) -> int:
     return int(envs.core.state(0)["lengths"].max())
 
@@ -101,6 +109,7 @@ PICTURES: dict[str, tuple[dict, Callable, int, Callable]] = {
     "2048": (dict(num_envs=1), corner_first, 5000,
              lambda envs: envs.core.state(0)["max_tile"] >= 256),
     "maze": (dict(num_envs=1, min_size=25), left_hand, 90, lambda envs: False),
+    "mmo": (dict(num_envs=256), random_allowed, 60, lambda envs: False),
     "drone": (dict(num_envs=1, task="race"), through_the_gates, 400,
               lambda envs: envs.core.state(0)["gates_passed"] >= 2),
 }

@@ -128,7 +128,7 @@ def env_names() -> dict[str, str]:
     names = {}
     for env_id in shoal.ENV_IDS:
         game = env_id.split("/")[-1].rsplit("-v", 1)[0]
-        names[re.sub(r"(?<!^)(?=[A-Z])", "_", game).lower()] = env_id
+        names[re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", game).lower()] = env_id  # MMO: mmo
     return names
 
 

@@ -13,6 +13,7 @@ import shoal
 # Small worlds for ids whose defaults are large (a 640 x 360 arena of 256 snakes).
 SMALL_KWARGS: dict[str, dict] = {
     "shoal/SnakeArena-v0": dict(snakes_per_arena=4, width=20, height=14, num_food=12),
+    "shoal/MMO-v0": dict(width=32, height=32, agents_per_world=8, npcs_per_world=6),
 }
 
 
@@ -24,8 +25,10 @@ def small_kwargs(env_id: str) -> dict:
     return dict(SMALL_KWARGS.get(env_id, {}))
 
 
-def rows_per_world(env_id: str) -> int:
-    return small_kwargs(env_id).get("snakes_per_arena", 1)
+def rows_per_world(env_id: str, **kwargs) -> int:
+    """Agents per world of the id with its small settings (and kwargs)."""
+    game = shoal.vector_env_class(env_id).game_for(**{**small_kwargs(env_id), **kwargs})
+    return game.agents_per_world()
 
 
 def make_small_vec(env_id: str, worlds: int = 3, **kwargs) -> shoal.ShoalVectorEnv:

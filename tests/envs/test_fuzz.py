@@ -12,6 +12,8 @@ from gymnasium.vector import AutoresetMode
 
 import shoal
 
+from .conftest import rows_per_world
+
 # Per id: a strategy for the game's parameters, and the bounds of its statistics given them.
 PARAMETERS = {
     "shoal/Breakout-v0": st.fixed_dictionaries(
@@ -60,6 +62,16 @@ PARAMETERS = {
                                                         "drag": (0.0, 0.01)})),
         }
     ),
+    "shoal/MMO-v0": st.fixed_dictionaries(
+        {
+            "width": st.integers(32, 48),
+            "height": st.integers(32, 48),
+            "agents_per_world": st.integers(1, 24),
+            "npcs_per_world": st.integers(0, 40),
+            "pvp": st.booleans(),
+            "reward_death": st.floats(0.0, 2.0),
+        }
+    ),
     # Arenas as crowded as the parameter checks allow: snakes and food fill up to every cell.
     "shoal/SnakeArena-v0": st.tuples(st.integers(3, 30), st.integers(3, 20)).flatmap(
         lambda size: st.integers(1, min(12, size[0] * size[1] - 1)).flatmap(
@@ -88,6 +100,11 @@ def stat_bounds(env_id: str, params: dict) -> dict[str, tuple[float, float]]:
         # At most 40 steps (max_episode_steps below) of 0.02 s: 0.8 s of flight.
         return {"gates": (0, 40), "hold_time": (0.0, 0.8), "reach_time": (0.0, 0.8),
                 "hover_error": (0.0, 20.0), "crashed": (0, 1)}
+    if env_id == "shoal/MMO-v0":
+        # At most 40 steps a life (max_episode_steps below): levels grow slowly; 40 blows.
+        return {"lifetime": (0, 40), **{skill: (1, 10) for skill in
+                                        ("melee", "ranged", "foraging", "fishing", "mining")},
+                "best_item": (0, 10), "npc_kills": (0, 40), "agent_kills": (0, 40)}
     if env_id == "shoal/Maze-v0":
         return {"success": (0, 1), "optimality": (0.0, 1.0),
                 "size": (params["min_size"], params["max_size"])}
@@ -98,7 +115,7 @@ def stat_bounds(env_id: str, params: dict) -> dict[str, tuple[float, float]]:
 
 def run(env_id: str, params: dict, worlds: int, mode: AutoresetMode, threads: int, seed: int,
         steps: int) -> None:
-    rows = worlds * params.get("snakes_per_arena", 1)
+    rows = worlds * rows_per_world(env_id, **params)
     envs = gymnasium.make_vec(env_id, num_envs=rows, autoreset_mode=mode, num_threads=threads,
                               max_episode_steps=40, **params)
     space = envs.single_observation_space

@@ -30,6 +30,7 @@ OTHER_PARAMETER = {
     "shoal/2048-v0": {"invalid_move_penalty": 0.5},
     "shoal/Maze-v0": {"vision": 3},
     "shoal/Drone-v0": {"num_gates": 4},
+    "shoal/MMO-v0": {"npcs_per_world": 3},
 }
 
 

@@ -274,3 +274,39 @@ def test_maze_tiles_and_agent_land_where_the_maze_says():
     # Facing the top of the view: the mark is above the disc's centre.
     centre_y, centre_x = HUD_HEIGHT + 2 * cell + cell // 2, left + 2 * cell + cell // 2
     assert (frame[centre_y - cell // 4, centre_x] == rgb(scene.HEADING)).all()
+
+
+def test_mmo_agents_npcs_and_the_camera_land_where_the_world_says():
+    from shoal.render.scenes import mmo as scene
+
+    envs = gymnasium.make_vec("shoal/MMO-v0", num_envs=4, agents_per_world=4, width=40,
+                              height=40, npcs_per_world=2, render_mode="rgb_array",
+                              render_env_index=1)
+    envs.reset(seed=0)
+    core = envs.core
+    core.set_terrain(0, 5, 6, 1)
+    core.set_npc(0, 0, 5, 6, tier=4)
+    state = core.state(0)
+    frame = envs.render()
+    size, left = envs.scene.tile_size, envs.scene.area_left
+
+    def pixel(row, column):
+        return frame[HUD_HEIGHT + row * size + size // 2, left + column * size + size // 2]
+
+    followed, other = state["agents"][1], state["agents"][0]
+    assert (pixel(followed["row"], followed["column"]) == scene.PALETTE[scene.FOLLOWED]).all()
+    assert (pixel(other["row"], other["column"]) == scene.PALETTE[scene.AGENT]).all()
+    assert (pixel(5, 6) == scene.PALETTE[scene.NPC_TIER_1 + 3]).all()
+    terrain = state["terrain"][0, 0]
+    if not state["resources"][0, 0] and not state["items"][0, 0]:
+        assert (pixel(0, 0) == scene.PALETTE[terrain]).all()
+
+    camera = gymnasium.make_vec("shoal/MMO-v0", num_envs=4, agents_per_world=4, width=40,
+                                height=40, npcs_per_world=2, render_mode="rgb_array",
+                                render_view="agent", render_env_index=1)
+    camera.reset(seed=0)
+    frame = camera.render()
+    size, left = camera.scene.tile_size, camera.scene.area_left
+    half = scene.CAMERA_TILES // 2
+    centre = frame[HUD_HEIGHT + half * size + size // 2, left + half * size + size // 2]
+    assert (centre == scene.PALETTE[scene.FOLLOWED]).all()  # the camera follows agent 1

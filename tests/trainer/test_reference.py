@@ -284,7 +284,7 @@ def test_docs_page_and_plots_are_made_from_the_references(tmp_path, capsys):
     assert ("| `shoal/Snake-v0` | 3 | 2,000 | 19.50 +- 1.00 | 19.50 +- 1.00 | 2 s | 1,001 | "
             "Test CPU, 2 CPUs") in page
     assert "![score of shoal/Snake-v0 against steps and wall time](reference/snake.png)" in page
-    assert "No reference yet: `breakout`, `snake_arena`, `2048`, `maze`, `drone`." in page
+    assert "No reference yet: `breakout`, `snake_arena`, `2048`, `maze`, `drone`, `mmo`." in page
     assert (docs / "reference" / "snake.png").read_bytes()[:4] == b"\x89PNG"
     assert make_docs.main([*args, "--check"]) == 0
     (docs / "reference" / "snake.png").unlink()

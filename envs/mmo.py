@@ -1,0 +1,261 @@
+"""MMO: its parameters, spaces and documentation. The rules live in cython_ext/mmo.pyx;
+everything else (buffers, seeding, autoreset, time limits, action masks) is shared.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import gymnasium
+import numpy as np
+
+from shoal._ext.mmo import (
+    CHANNEL_HIGH,
+    NUM_ACTIONS,
+    SELF_HIGH,
+    SKILL_NAMES,
+    VIEW_SHAPE,
+    MMOCore,
+    spawn_radius_for,
+)
+from shoal.game import Game
+from shoal.render.play import Controls
+from shoal.render.scenes.mmo import MMOScene
+from shoal.validation import check_bool, check_int, check_reward
+from shoal.vector_env import ShoalVectorEnv
+
+NOOP, NORTH, EAST, SOUTH, WEST = range(5)
+ATTACK_NORTH, ATTACK_EAST, ATTACK_SOUTH, ATTACK_WEST = range(5, 9)
+USE, EAT, DRINK, EQUIP, DROP, CRAFT = range(9, 15)
+#: The largest map side; the smallest leaves room around the spawn region.
+MIN_SIDE, MAX_SIDE = 32, 1024
+MAX_AGENTS_PER_WORLD = 16384
+
+
+def observation_high() -> np.ndarray:
+    """The observation's upper bounds: each channel's window, then the agent's own numbers."""
+    window = np.repeat(np.array(CHANNEL_HIGH, dtype=np.uint8), VIEW_SHAPE[0] * VIEW_SHAPE[1])
+    return np.concatenate([window, np.array(SELF_HIGH, dtype=np.uint8)])
+
+
+class MMOGame(Game):
+    """The MMO's parameters. See MMOVectorEnv for the rules, spaces and arguments."""
+
+    stat_names: ClassVar[tuple[str, ...]] = (
+        "lifetime", *SKILL_NAMES, "best_item", "npc_kills", "agent_kills")
+    #: The trainer's score: how long agents live.
+    score_stat: ClassVar[str] = "lifetime"
+    single_agent: ClassVar[bool] = False
+    #: None: an agent's episode is its life; the world runs on.
+    default_max_episode_steps: ClassVar[int | None] = None
+
+    def __init__(
+        self,
+        *,
+        width: int = 256,
+        height: int = 256,
+        agents_per_world: int = 256,
+        npcs_per_world: int = 128,
+        pvp: bool = False,
+        reward_survival: float = 0.01,
+        reward_xp: float = 0.02,
+        reward_item: float = 0.1,
+        reward_npc_kill: float = 0.1,
+        reward_death: float = 1.0,
+    ):
+        self.width = check_int("width", width, MIN_SIDE, MAX_SIDE)
+        self.height = check_int("height", height, MIN_SIDE, MAX_SIDE)
+        self.num_agents = check_int("agents_per_world", agents_per_world, 1, MAX_AGENTS_PER_WORLD)
+        self.npcs_per_world = check_int("npcs_per_world", npcs_per_world, 0, MAX_AGENTS_PER_WORLD)
+        # The spawn region, a disc that agents fill at most half of, must fit on the map.
+        radius = spawn_radius_for(self.num_agents)
+        if min(self.width, self.height) < 2 * radius + 4:
+            raise ValueError(
+                f"width and height must be at least {2 * radius + 4} for {self.num_agents} "
+                f"agents (their spawn region has radius {radius}), got {self.width} x {self.height}"
+            )
+        self.pvp = check_bool("pvp", pvp)
+        self.reward_survival = check_reward("reward_survival", reward_survival)
+        self.reward_xp = check_reward("reward_xp", reward_xp)
+        self.reward_item = check_reward("reward_item", reward_item)
+        self.reward_npc_kill = check_reward("reward_npc_kill", reward_npc_kill)
+        self.reward_death = check_reward("reward_death", reward_death)
+
+    def agents_per_world(self) -> int:
+        return self.num_agents
+
+    def observation_space(self) -> gymnasium.spaces.Box:
+        high = observation_high()
+        return gymnasium.spaces.Box(np.zeros_like(high), high, high.shape, np.uint8)
+
+    def action_space(self) -> gymnasium.spaces.Discrete:
+        return gymnasium.spaces.Discrete(NUM_ACTIONS)
+
+    def make_core(self, num_worlds: int) -> MMOCore:
+        return MMOCore(
+            num_worlds,
+            self.num_agents,
+            width=self.width,
+            height=self.height,
+            npcs_per_world=self.npcs_per_world,
+            pvp=self.pvp,
+            reward_survival=self.reward_survival,
+            reward_xp=self.reward_xp,
+            reward_item=self.reward_item,
+            reward_npc_kill=self.reward_npc_kill,
+            reward_death=self.reward_death,
+        )
+
+    def make_scene(self, view: str) -> MMOScene:
+        return MMOScene(view, self.width, self.height)
+
+    def scene_state(self, core: MMOCore, world: int, agent: int) -> dict[str, Any]:
+        return {**core.state(world), "followed": agent}
+
+    def render_fps(self) -> int:
+        return 8
+
+    def controls(self) -> Controls:
+        moves = {"UP": NORTH, "RIGHT": EAST, "DOWN": SOUTH, "LEFT": WEST}
+        attacks = {"W": ATTACK_NORTH, "D": ATTACK_EAST, "S": ATTACK_SOUTH, "A": ATTACK_WEST}
+        others = {"E": USE, "F": EAT, "G": DRINK, "Q": EQUIP, "X": DROP, "C": CRAFT}
+        return Controls(
+            keys={**moves, **attacks, **others},
+            idle_action=NOOP,
+            help="ARROWS MOVE  WASD ATTACK  E USE  F EAT  G DRINK  Q EQUIP  X DROP  C CRAFT",
+            first_action=NOOP,
+        )
+
+
+class MMOVectorEnv(ShoalVectorEnv):
+    """
+    ## Description
+
+    A massively multi-agent open world: hundreds of agents share one procedurally generated
+    map where they must eat, drink, gather, fight, craft and level up to survive. Each agent
+    is one row of the vector env (`num_envs` = worlds x `agents_per_world`); the whole world
+    steps once per vector step, in native code. Create it with
+    `gymnasium.make_vec("shoal/MMO-v0", num_envs=N)`, N a multiple of `agents_per_world`.
+
+    - **The map** (`width` x `height` tiles) is grass, forest, stone, water or mountain,
+      drawn from two octaves of value noise per world: low ground is water, high ground
+      mountain with stone on its slopes, and the rest forest where a second noise
+      (moisture) is high, else grass. Water and mountain cannot be walked on. A grass disc of
+      radius 12 in the middle (larger for more than 216 agents: they fill at most half
+      of it) is the spawn region. Forest holds berries (30% of tiles), stone
+      ore (15%), water next to land fish (20%); a gathered node grows back 100 ticks later.
+    - **Agents** have health, food and water (0-100) and five skills, melee, ranged,
+      foraging, fishing and mining, each with experience and a level (1 + isqrt(xp / 4), at
+      most 10). Food falls by 1 every 3 ticks and water every 2; at 0 each costs 2 health a
+      tick; with both above half, health regenerates 1 every 4 ticks.
+    - **Items**: melee weapons, ranged weapons, armour and tools, levels 1-10, in an
+      inventory of 8 slots and three equipment slots. Equipping needs the skill at the
+      item's level: melee for melee weapons and armour, ranged for ranged weapons, the best
+      gathering skill for tools. Weapons add 2 damage a level, armour takes 1 a level, and a
+      tool adds a level / 3 to every harvest. Four ore craft an item of a random kind at level
+      1 + mining level / 2.
+    - **NPCs** (`npcs_per_world`) of tiers 1-5, the tier rising with the distance from the
+      centre (tier t: 15 t health, 2 + 3 t damage). Each tick an NPC below a third of its
+      health flees from the nearest agent within 4 tiles, else strikes an adjacent agent,
+      else chases one it sees, else wanders. A slain NPC drops an item of level 2 t or
+      2 t - 1 and comes back 50 ticks later near its home.
+    - **Combat**: damage = 5 + the attacker's melee (or ranged) level + 2 x weapon level -
+      the defender's armour level, at least 1; every hit gives 1 experience, a kill 2 t more.
+      Agents fight other agents only with `pvp=True`.
+    - **A tick**: the agents act in index order, then the NPCs; then needs and deaths, then
+      regrowth.
+    - **Death**: an agent at 0 health terminates (its row's `terminated`); its best item
+      drops where it fell; on the next step its row is a new agent (fresh needs, skills and
+      inventory) on a free tile of the spawn region. The world runs on.
+
+    ## Action Space
+
+    `Discrete(15)`; `info["action_mask"]` (bool[num_envs, 15]) marks the actions that would
+    do something (no-op always):
+
+    | Num | Action |
+    |-----|--------|
+    | 0 | nothing |
+    | 1-4 | move north, east, south, west (onto a free walkable tile) |
+    | 5-8 | attack north, east, south, west: the adjacent tile, or with a ranged weapon the first creature within 3 tiles |
+    | 9 | use: pick up the item underfoot, else gather a node on or next to the tile (berries and fish give rations, ore gives ore) |
+    | 10 | eat a ration (+30 food) |
+    | 11 | drink, next to water (+50 water) |
+    | 12 | equip the best items the agent may use |
+    | 13 | drop the worst item carried |
+    | 14 | craft: 4 ore into an item |
+
+    ## Observation Space
+
+    `Box(0, high, (845,), uint8)`: an 11 x 15 window of tiles centred on the agent (rows
+    north to south, columns west to east) in five channels, each 165 bytes, then 20 bytes
+    about the agent itself. `high` is exact per entry (`envs.single_observation_space.high`).
+
+    | Bytes | Channel | Values |
+    |-------|---------|--------|
+    | 0-164 | terrain | 0 void (beyond the map), 1 grass, 2 forest, 3 stone, 4 water, 5 mountain |
+    | 165-329 | resources available | 0 none, 1 berries, 2 fish, 3 ore |
+    | 330-494 | agents | 0 none, 1-4 the agent's level band (total level 5-50 in four bands); the agent itself at the centre |
+    | 495-659 | NPCs | 0 none, 1-5 tier |
+    | 660-824 | items on the ground | 0 none, 1 melee weapon, 2 ranged weapon, 3 armour, 4 tool |
+    | 825-844 | the agent | health, food, water (0-100); the five skill levels (1-10); weapon level, weapon is ranged (0/1), armour level, tool level (0-10); items carried (0-8); rations, ore (0-255); x and y band of the map (0-15); the area's tier (1-5); an item underfoot (0/1); next to water (0/1) |
+
+    ## Rewards
+
+    Per tick, each term times its weight: `reward_survival` (0.01) while alive;
+    `reward_xp` (0.02) per point of experience gained; `reward_item` (0.1) per level the best
+    item equipped this life rises; `reward_npc_kill` (0.1) per NPC slain times its tier; and
+    `-reward_death` (1.0) on the tick the agent dies.
+
+    ## Starting State
+
+    `reset` draws a new map, places every agent on a free tile of the spawn region with full
+    health, food and water, level 1 in every skill and nothing carried, and gives every NPC a
+    home outside the spawn region.
+
+    ## Episode End
+
+    Termination: the agent dies (health 0 from starving, thirst or blows).
+
+    Truncation: only with `max_episode_steps` (default None: an agent's episode is its life).
+    A truncated agent is replaced by a new one, like a dead one.
+
+    Episode statistics (`info["episode_stats"]` when an agent's episode ends): `return`,
+    `length`, `lifetime` (ticks), the level reached in `melee`, `ranged`, `foraging`,
+    `fishing` and `mining`, `best_item` (the best item level equipped), `npc_kills`,
+    `agent_kills`. The trainer's score is `lifetime`.
+
+    ## Arguments
+
+    ```python
+    import gymnasium, shoal
+    envs = gymnasium.make_vec("shoal/MMO-v0", num_envs=512, agents_per_world=256,
+                              width=256, height=256, npcs_per_world=128, pvp=False)
+    ```
+
+    | Argument | Default | Meaning |
+    |----------|---------|---------|
+    | `width`, `height` | 256 | map size in tiles; in [32, 1024] |
+    | `agents_per_world` | 256 | agents sharing one map; `num_envs` must be a multiple |
+    | `npcs_per_world` | 128 | NPCs per map |
+    | `pvp` | False | agents may attack each other |
+    | `reward_survival` | 0.01 | per tick alive |
+    | `reward_xp` | 0.02 | per point of experience |
+    | `reward_item` | 0.1 | per level the best equipped item rises |
+    | `reward_npc_kill` | 0.1 | per NPC slain, times its tier |
+    | `reward_death` | 1.0 | subtracted on death |
+
+    Shared by every shoal env: `max_episode_steps`, `autoreset_mode`, `num_threads` (worlds
+    stepped in parallel), `render_mode`, `render_env_index` (the agent followed) and
+    `render_view` (`"world"`: the whole map; `"agent"`: a camera on that agent).
+
+    One world as a PettingZoo `ParallelEnv` (with pettingzoo installed):
+    `shoal.parallel_env.ShoalParallelEnv("shoal/MMO-v0", agents_per_world=64)`; an agent that
+    dies leaves the PettingZoo episode (see docs/parallel_env.md).
+
+    ## Version History
+
+    - v0: Initial version.
+    """
+
+    game_class = MMOGame
