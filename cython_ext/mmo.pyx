@@ -45,8 +45,9 @@
 #               tick; with both above half, health regenerates 1 every 4 ticks.
 #     death     an agent at 0 health terminates and leaves the map at once (its final
 #               observation still looks from where it fell); its best inventory item drops
-#               there. When the loop resets its row (the next step) it respawns, a new agent
-#               (fresh needs, skills and inventory), on a free tile of the spawn region.
+#               there. When the loop resets its row (the next step) a new agent (fresh needs,
+#               skills and inventory) waits respawn_delay ticks off the map (seeing nothing,
+#               able only to do nothing), then appears on a free tile of the spawn region.
 #   reward      per tick: survival (alive), experience (per point gained), items (per level
 #               the best equipped item rises), NPC kills (times the NPC's tier), and death
 #               (once), each times its weight.
@@ -191,6 +192,7 @@ cdef struct Agent:
     int item_levels_gained  # this tick
     bint died  # this tick
     bint dead  # until its row is reset (the loop respawns it on the next step)
+    int respawn_wait  # ticks left off the map before a new agent appears
 
 
 cdef struct Npc:
@@ -233,7 +235,7 @@ cdef inline int clamp_int(int value, int low, int high) noexcept nogil:
 @cython.final
 cdef class MMOCore(VectorCore):
     # Parameters.
-    cdef readonly int width, height, npcs_per_world, spawn_radius
+    cdef readonly int width, height, npcs_per_world, spawn_radius, respawn_delay
     cdef readonly bint pvp
     cdef readonly float reward_survival, reward_xp, reward_item, reward_npc_kill, reward_death
     # Geometry of the padded planes.
@@ -252,12 +254,14 @@ cdef class MMOCore(VectorCore):
     cdef WorldHead* heads  # [worlds]
 
     def __cinit__(self, int num_worlds, int agents_per_world, *, int width, int height,
-                  int npcs_per_world, bint pvp, float reward_survival, float reward_xp,
+                  int npcs_per_world, int respawn_delay, bint pvp, float reward_survival,
+                  float reward_xp,
                   float reward_item, float reward_npc_kill, float reward_death):
         self.spawn_radius = spawn_radius_for(agents_per_world)
         if (width < 2 * self.spawn_radius + 4 or height < 2 * self.spawn_radius + 4
-                or npcs_per_world < 0):
+                or npcs_per_world < 0 or respawn_delay < 0):
             raise ValueError("invalid MMO parameters (envs/mmo.py validates them)")
+        self.respawn_delay = respawn_delay
         self.width, self.height, self.npcs_per_world = width, height, npcs_per_world
         self.pvp = pvp
         self.reward_survival, self.reward_xp, self.reward_item = reward_survival, reward_xp, reward_item
@@ -484,12 +488,14 @@ cdef class MMOCore(VectorCore):
             self.spawn_npc(world, index)
 
     cdef void reset_agent(self, int row) noexcept nogil:
-        # A new agent on a free tile of the spawn region.
+        # A new agent: on a free tile of the spawn region when the world starts, or after
+        # respawn_delay ticks off the map in a running world.
         cdef int world = row // self.agents_per_world
         cdef int index = row - world * self.agents_per_world
         cdef Agent* a = &self.agents[row]
         self.lift_agent(world, index)
         memset(a, 0, sizeof(Agent))
+        a.tile = -1
         a.last_tile = -1
         a.health = MAX_HEALTH
         a.food = MAX_NEED
@@ -497,7 +503,10 @@ cdef class MMOCore(VectorCore):
         cdef int skill
         for skill in range(SKILLS):
             a.level[skill] = 1
-        self.place_agent(world, index, self.free_spawn_tile(world))
+        if self.heads[world].tick > 0 and self.respawn_delay > 0:
+            a.respawn_wait = self.respawn_delay
+        else:
+            self.place_agent(world, index, self.free_spawn_tile(world))
 
     # ---- A tick ----
 
@@ -512,6 +521,11 @@ cdef class MMOCore(VectorCore):
             a.item_levels_gained = 0
             a.killed_npc_tiers = 0
             a.died = False
+            if a.respawn_wait > 0 and not self.resetting[first + index]:
+                a.respawn_wait -= 1
+                if a.respawn_wait == 0:  # its turn: onto the map (or wait on if it is full)
+                    self.place_agent(world, index, self.free_spawn_tile(world))
+                    a.respawn_wait = 1 if a.tile < 0 else 0
         for index in range(self.agents_per_world):
             row = first + index
             a = &self.agents[row]
@@ -1001,7 +1015,7 @@ cdef class MMOCore(VectorCore):
                     or (a.last_tile != -1 and not self.inside_map(a.last_tile))):
                 raise ValueError(f"state['game.agents'] holds agent {i} off the map")
             # What the agent's own observation shows must stay within its Box bounds.
-            if not (a.health <= MAX_HEALTH and 0 <= a.food <= MAX_NEED and 0 <= a.water <= MAX_NEED
+            if not (a.health <= MAX_HEALTH and 0 <= a.food <= MAX_NEED and a.respawn_wait >= 0 and 0 <= a.water <= MAX_NEED
                     and 0 <= a.rations <= MAX_CARRIED and 0 <= a.ore <= MAX_CARRIED
                     and all(a.level[s] <= MAX_LEVEL for s in range(SKILLS))
                     and all(a.equipped[s] <= MAX_LEVEL for s in range(3))

@@ -56,6 +56,7 @@ class MMOGame(Game):
         height: int = 256,
         agents_per_world: int = 256,
         npcs_per_world: int = 128,
+        respawn_delay: int = 10,
         pvp: bool = False,
         reward_survival: float = 0.01,
         reward_xp: float = 0.02,
@@ -74,6 +75,7 @@ class MMOGame(Game):
                 f"width and height must be at least {2 * radius + 4} for {self.num_agents} "
                 f"agents (their spawn region has radius {radius}), got {self.width} x {self.height}"
             )
+        self.respawn_delay = check_int("respawn_delay", respawn_delay, 0, 10_000)
         self.pvp = check_bool("pvp", pvp)
         self.reward_survival = check_reward("reward_survival", reward_survival)
         self.reward_xp = check_reward("reward_xp", reward_xp)
@@ -98,6 +100,7 @@ class MMOGame(Game):
             width=self.width,
             height=self.height,
             npcs_per_world=self.npcs_per_world,
+            respawn_delay=self.respawn_delay,
             pvp=self.pvp,
             reward_survival=self.reward_survival,
             reward_xp=self.reward_xp,
@@ -164,9 +167,11 @@ class MMOVectorEnv(ShoalVectorEnv):
       Agents fight other agents only with `pvp=True`.
     - **A tick**: the agents act in index order, then the NPCs; then needs and deaths, then
       regrowth.
-    - **Death**: an agent at 0 health terminates (its row's `terminated`); its best item
-      drops where it fell; on the next step its row is a new agent (fresh needs, skills and
-      inventory) on a free tile of the spawn region. The world runs on.
+    - **Death**: an agent at 0 health terminates (its row's `terminated`) and leaves the map;
+      its best item drops where it fell. On the next step its row is a new agent (fresh
+      needs, skills and inventory), which waits `respawn_delay` ticks off the map (its
+      observation all zeros, only no-op allowed, no reward) and then appears on a free tile
+      of the spawn region. The world runs on.
 
     ## Action Space
 
@@ -238,6 +243,7 @@ class MMOVectorEnv(ShoalVectorEnv):
     | `width`, `height` | 256 | map size in tiles; in [32, 1024] |
     | `agents_per_world` | 256 | agents sharing one map; `num_envs` must be a multiple |
     | `npcs_per_world` | 128 | NPCs per map |
+    | `respawn_delay` | 10 | ticks a new agent waits off the map after a death; in [0, 10000] |
     | `pvp` | False | agents may attack each other |
     | `reward_survival` | 0.01 | per tick alive |
     | `reward_xp` | 0.02 | per point of experience |

@@ -220,10 +220,17 @@ def test_death_terminates_drops_the_best_item_and_a_new_agent_respawns():
     assert infos["_episode_stats"][0] and stats["lifetime"][0] == 1
     state = envs.core.state(0)
     assert state["items"][CENTRE, CENTRE] == MELEE_WEAPON and state["item_levels"][CENTRE, CENTRE] == 5
-    act(envs, NOOP)  # the row resets: a new agent in the spawn region
+    observations, rewards, _, _, infos = act(envs, NOOP)  # the row resets: a new agent waits
+    assert agent(envs)["row"] == -1 and not observations[0].any() and rewards[0] == 0
+    assert infos["action_mask"][0].tolist() == [True] + [False] * 14  # only no-op
+    for _ in range(9):
+        act(envs, NOOP)
+    assert agent(envs)["row"] == -1  # 9 ticks of the 10 waited
+    act(envs, NOOP)
     reborn = agent(envs)
     radius = spawn_radius_for(2)
-    assert reborn["health"] == 100 and reborn["inventory"] == [] and reborn["lifetime"] == 0
+    # On the map as the 10th tick began, it has lived that tick.
+    assert reborn["health"] == 100 and reborn["inventory"] == [] and reborn["lifetime"] == 1
     assert (reborn["row"] - CENTRE) ** 2 + (reborn["column"] - CENTRE) ** 2 <= radius ** 2
 
 
