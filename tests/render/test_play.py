@@ -213,3 +213,13 @@ def test_an_assisted_game_flies_where_the_held_keys_ask():
     assert np.linalg.norm(state["velocity"]) < 0.2  # slowed to a hover after the keys
     forward_and_up = tuple(np.add(session.controls.keys["W"], session.controls.keys["E"]))
     assert result.action_counts == {forward_and_up: 60, (0.0, 0.0, 0.0, 0.0): 60}
+
+
+def test_playing_one_mmo_agent_while_the_others_act_at_random():
+    # Arrows move the played agent; W attacks north; the other 7 agents act at random.
+    script = [{"RIGHT"}, {"RIGHT"}, {"W"}, set()]
+    envs, _, session = session_for("shoal/MMO-v0", script, num_envs=8, agents_per_world=8,
+                                   width=32, height=32, npcs_per_world=2)
+    result = session.run()
+    assert result.steps == 4 and result.action_counts == {2: 2, 5: 1, 0: 1}
+    assert session.status().endswith("STEPS/S")  # a real-time world: it never waits
