@@ -148,9 +148,7 @@ class ShoalParallelEnv(ParallelEnv[str, np.ndarray, Any]):
         """Step the world with one action per live agent. Returns dicts over the agents that
         were live before the step; those whose episode ended leave `agents`."""
         world = self.vector_env
-        world._check_open()
-        if world._needs_reset:
-            raise ResetNeeded(f"{type(self).__name__}.step() was called before reset()")
+        world.check_steppable(type(self).__name__)
         if not self._live_rows.size:
             raise ResetNeeded(
                 f"{type(self).__name__}.step() after every agent's episode ended: call reset()"

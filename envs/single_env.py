@@ -79,9 +79,7 @@ class ShoalEnv(gymnasium.Env):
         return observations[0].copy(), self._row_info(infos)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        self._rows._check_open()
-        if self._rows._needs_reset:
-            raise ResetNeeded(f"{type(self).__name__}.step() was called before reset()")
+        self._rows.check_steppable(type(self).__name__)
         if self._episode_over:
             # Gymnasium leaves stepping a finished episode undefined; shoal says so clearly.
             raise ResetNeeded(f"{type(self).__name__}.step() after the episode ended: call reset()")

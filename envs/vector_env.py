@@ -308,9 +308,7 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
     def step(
         self, actions: Any
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        self._check_open()
-        if self._needs_reset:
-            raise ResetNeeded(f"{type(self).__name__}.step() was called before reset()")
+        self.check_steppable(type(self).__name__)
         if self.autoreset_mode is AutoresetMode.DISABLED and self.buffers.awaiting_reset.any():
             rows = np.flatnonzero(self.buffers.awaiting_reset)
             raise ResetNeeded(
@@ -502,6 +500,14 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
             view.close()
             self._view = None
         self.core = None
+
+    def check_steppable(self, caller: str) -> None:
+        """Raise ClosedEnvironmentError after close(), ResetNeeded before the first reset():
+        what every step() over these rows checks first (`caller` names the class whose
+        step() it is: this env, a single env, the PettingZoo adapter)."""
+        self._check_open()
+        if self._needs_reset:
+            raise ResetNeeded(f"{caller}.step() was called before reset()")
 
     # ---- helpers ----
 
