@@ -31,7 +31,8 @@
 #               (+DRINK_WATER water); 12 equip the best item the agent may use; 13 drop the
 #               worst item in the inventory; 14 craft: CRAFT_ORE ore make an item of a random
 #               kind at level 1 + mining level / 2. info["action_mask"] marks the actions
-#               that would do something.
+#               that would do something. A tile holds one item: an item dropped (or left by a
+#               death) where a better or equal one lies is lost.
 #     combat    damage = BASE_DAMAGE + attacker's skill level + 2 x weapon level - defender's
 #               armour level, at least 1. Each hit gives the attacker 1 experience in the
 #               skill used. Agents attack NPCs, and other agents only with pvp.
@@ -291,6 +292,9 @@ cdef class MMOCore(VectorCore):
             self.agents[i].last_tile = -1
         for i in range(<Py_ssize_t>num_worlds * npcs_per_world):
             self.npcs[i].tile = -1
+        for i in range(<Py_ssize_t>tiles):
+            self.agent_at[i] = -1
+            self.npc_at[i] = -1
 
     def __dealloc__(self):
         free(self.planes)
@@ -521,11 +525,6 @@ cdef class MMOCore(VectorCore):
             a.item_levels_gained = 0
             a.killed_npc_tiers = 0
             a.died = False
-            if a.respawn_wait > 0 and not self.resetting[first + index]:
-                a.respawn_wait -= 1
-                if a.respawn_wait == 0:  # its turn: onto the map (or wait on if it is full)
-                    self.place_agent(world, index, self.free_spawn_tile(world))
-                    a.respawn_wait = 1 if a.tile < 0 else 0
         for index in range(self.agents_per_world):
             row = first + index
             a = &self.agents[row]
@@ -542,6 +541,15 @@ cdef class MMOCore(VectorCore):
             if a.health <= 0:
                 self.die(world, index)
         self.regrow(world)
+        # New agents whose wait is over appear as the tick ends, so that their first action
+        # comes after their first view of the map.
+        for index in range(self.agents_per_world):
+            a = &self.agents[first + index]
+            if a.respawn_wait > 0 and not self.resetting[first + index]:
+                a.respawn_wait -= 1
+                if a.respawn_wait == 0:  # its turn: onto the map (or wait on if it is full)
+                    self.place_agent(world, index, self.free_spawn_tile(world))
+                    a.respawn_wait = 1 if a.tile < 0 else 0
         for index in range(self.agents_per_world):
             row = first + index
             if self.resetting[row]:
@@ -560,6 +568,8 @@ cdef class MMOCore(VectorCore):
                 self.terminations[row] = 1
 
     cdef void live_a_tick(self, Agent* a, long long tick) noexcept nogil:
+        if a.health <= 0:
+            return  # struck down this tick: it dies, no regeneration saves it
         a.lifetime += 1
         if tick % 3 == 0 and a.food > 0:
             a.food -= 1
@@ -677,15 +687,16 @@ cdef class MMOCore(VectorCore):
         cdef Npc* n
         if tile < 0 or (is_agent and not self.pvp):
             return
-        self.gain_xp(world, index, skill, 1)
         if is_agent:
             victim = &self.agents[world * self.agents_per_world + self.agent_at[base + tile]]
             if victim.health <= 0:
                 return  # already falling this tick
+            self.gain_xp(world, index, skill, 1)
             victim.health -= max(1, damage - victim.equipped[ARMOUR_SLOT])
             if victim.health <= 0:
                 a.agent_kills += 1
         else:
+            self.gain_xp(world, index, skill, 1)
             n = &self.npcs[world * self.npcs_per_world + self.npc_at[base + tile]]
             n.health -= damage
             if n.health <= 0:
@@ -702,7 +713,7 @@ cdef class MMOCore(VectorCore):
         self.put_item(world, n.tile, 1 + <int>rng_below(rng, ITEM_KINDS),
                       max(1, 2 * n.tier - <int>rng_below(rng, 2)))
         n.tile = -1
-        n.respawn_timer = NPC_RESPAWN_TICKS
+        n.respawn_timer = NPC_RESPAWN_TICKS + 1  # counted down once in the tick it falls
 
     # ---- Gathering and items ----
 
@@ -837,6 +848,16 @@ cdef class MMOCore(VectorCore):
         cdef int dr, dc, tile, nearest = -1, nearest_distance = NPC_SIGHT + 1, distance
         cdef int direction, best_direction = -1, step_row, step_column
         cdef Agent* victim
+        cdef bint weak = 3 * n.health < 15 * n.tier
+        # A living agent next to it (not diagonally) is struck, unless the NPC is weak.
+        if not weak:
+            for direction in range(4):
+                tile = n.tile + self.offsets[direction]
+                if self.agent_at[base + tile] >= 0:
+                    victim = &self.agents[world * self.agents_per_world + self.agent_at[base + tile]]
+                    if victim.health > 0:
+                        victim.health -= max(1, 2 + 3 * n.tier - victim.equipped[ARMOUR_SLOT])
+                        return
         # The nearest agent in sight (Chebyshev distance), scanning outward.
         for dr in range(-NPC_SIGHT, NPC_SIGHT + 1):
             for dc in range(-NPC_SIGHT, NPC_SIGHT + 1):
@@ -853,13 +874,8 @@ cdef class MMOCore(VectorCore):
             return
         dr = self.row_of(nearest) - row
         dc = self.column_of(nearest) - column
-        if 3 * n.health < 15 * n.tier:  # weak: run
+        if weak:  # run
             dr, dc = -dr, -dc
-        elif (dr if dr > 0 else -dr) + (dc if dc > 0 else -dc) == 1:  # adjacent: strike
-            victim = &self.agents[world * self.agents_per_world + self.agent_at[base + nearest]]
-            if victim.health > 0:
-                victim.health -= max(1, 2 + 3 * n.tier - victim.equipped[ARMOUR_SLOT])
-            return
         # One step along the larger difference (the other if that tile is taken).
         if (dr if dr > 0 else -dr) >= (dc if dc > 0 else -dc):
             best_direction = 2 if dr > 0 else 0
@@ -942,7 +958,7 @@ cdef class MMOCore(VectorCore):
         out[USE] = ((self.plane(world, 4)[a.tile] != 0 and self.free_slot(a) >= 0)
                     or self.node_near(world, a.tile))
         out[EAT] = a.rations > 0 and a.food < MAX_NEED
-        out[DRINK] = self.next_to_water(world, a.tile)
+        out[DRINK] = a.water < MAX_NEED and self.next_to_water(world, a.tile)
         out[EQUIP] = self.best_upgrade(a) >= 0
         out[DROP] = self.worst_slot(a) >= 0
         out[CRAFT] = a.ore >= CRAFT_ORE and self.free_slot(a) >= 0
@@ -1004,18 +1020,26 @@ cdef class MMOCore(VectorCore):
         for channel, high in enumerate(CHANNEL_HIGH):
             if int(planes[:, channel].max(initial=0)) > high:
                 raise ValueError(f"state['game.planes'] holds a code above {high} in channel {channel}")
-        # The padding must stay void: it is what keeps walking, views and searches in bounds.
-        walled = planes[:, 0].copy()
-        walled[:, PAD:PAD + self.height, PAD:PAD + self.width] = VOID
-        if walled.any():
-            raise ValueError("state['game.planes'] holds terrain outside the map")
+        shape = (self.num_worlds, self.height + 2 * PAD, self.stride)
+        if int(arrays["nodes"].max(initial=0)) > ORE or int(arrays["item_levels"].max(initial=0)) > MAX_LEVEL:
+            raise ValueError("state['game.nodes'] or state['game.item_levels'] holds a value out of range")
+        # The padding must stay empty void in every plane: it is what keeps walking, views,
+        # gathering and searches in bounds.
+        for name, padded in (("planes", planes.reshape(-1, *shape[1:])),
+                             ("nodes", arrays["nodes"].reshape(shape)),
+                             ("item_levels", arrays["item_levels"].reshape(shape))):
+            outside = padded.copy()
+            outside[:, PAD:PAD + self.height, PAD:PAD + self.width] = 0
+            if outside.any():
+                raise ValueError(f"state['game.{name}'] holds something outside the map")
         for i in range(self.num_rows):
             a = <const Agent*>&agents[i, 0]
             if ((a.tile != -1 and not self.inside_map(a.tile))
                     or (a.last_tile != -1 and not self.inside_map(a.last_tile))):
                 raise ValueError(f"state['game.agents'] holds agent {i} off the map")
             # What the agent's own observation shows must stay within its Box bounds.
-            if not (a.health <= MAX_HEALTH and 0 <= a.food <= MAX_NEED and a.respawn_wait >= 0 and 0 <= a.water <= MAX_NEED
+            if not (a.health <= MAX_HEALTH and 0 <= a.food <= MAX_NEED and a.respawn_wait >= 0
+                    and a.weapon_ranged <= 1 and 0 <= a.water <= MAX_NEED
                     and 0 <= a.rations <= MAX_CARRIED and 0 <= a.ore <= MAX_CARRIED
                     and all(a.level[s] <= MAX_LEVEL for s in range(SKILLS))
                     and all(a.equipped[s] <= MAX_LEVEL for s in range(3))
@@ -1024,8 +1048,20 @@ cdef class MMOCore(VectorCore):
                 raise ValueError(f"state['game.agents'] holds numbers out of range for agent {i}")
         for i in range(npcs.shape[0] if self.npcs_per_world else 0):
             n = <const Npc*>&npcs[i, 0]
-            if (n.tile != -1 and not self.inside_map(n.tile)) or not 0 <= n.tier <= TIERS:
+            if ((n.tile != -1 and not self.inside_map(n.tile)) or not 0 <= n.tier <= TIERS
+                    or not (0 <= n.home_row < self.height and 0 <= n.home_column < self.width)):
                 raise ValueError(f"state['game.npcs'] holds NPC {i} off the map or of a bad tier")
+        # Who stands where must agree both ways: a tick follows agent_at and npc_at to the
+        # occupant and the occupant's tile back (a slain NPC clears its tile).
+        for name, occupants, per_world in (("agent_at", agents, self.agents_per_world),
+                                           ("npc_at", npcs, self.npcs_per_world)):
+            expected = np.full(self.num_worlds * self.plane_size, -1, np.int64)
+            for i in range(self.num_worlds * per_world):
+                tile = (<const int*>&occupants[i, 0])[0]  # both structs start with their tile
+                if tile >= 0:
+                    expected[(i // per_world) * self.plane_size + tile] = i % per_world
+            if not np.array_equal(expected, arrays[name]):
+                raise ValueError(f"state['game.{name}'] does not match where the occupants stand")
         for world in range(self.num_worlds):
             h = <const WorldHead*>&heads[world, 0]
             if not (0 <= h.regrow_head < self.plane_size and 0 <= h.regrow_count <= self.plane_size):

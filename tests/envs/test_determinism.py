@@ -25,7 +25,7 @@ RECORDED = {
     "shoal/2048-v0": "6c62b78deb138c00d3c150eeeb08bba0bb90c4267de830a757cca444037a1171",
     "shoal/Maze-v0": "4600374c07057daecfbe5f1832b5feaafed1afca106baf5ed48c8420ca96cdfc",
     "shoal/Drone-v0": "71d8a1b2a5fb69d64ac065cd180a29b632d4af10fa99cc7ec93f34be50167180",
-    "shoal/MMO-v0": "71924afa7827dd3c45d7e3e76106824a57283358b0aed4902db4b2f20eff1d24",
+    "shoal/MMO-v0": "8ee287be868d93b7d2cb4fc9d034eee9b2bd487a31cbf3de708fb232778edcc4",
 }
 
 

@@ -229,8 +229,8 @@ def test_death_terminates_drops_the_best_item_and_a_new_agent_respawns():
     act(envs, NOOP)
     reborn = agent(envs)
     radius = spawn_radius_for(2)
-    # On the map as the 10th tick began, it has lived that tick.
-    assert reborn["health"] == 100 and reborn["inventory"] == [] and reborn["lifetime"] == 1
+    # On the map as the 10th tick ended: its first action comes after its first view.
+    assert reborn["health"] == 100 and reborn["inventory"] == [] and reborn["lifetime"] == 0
     assert (reborn["row"] - CENTRE) ** 2 + (reborn["column"] - CENTRE) ** 2 <= radius ** 2
 
 
@@ -325,3 +325,48 @@ def test_a_state_with_an_agent_off_the_map_is_refused():
         envs.set_state(state)
     agents[1, :4] = original
     envs.set_state(state)
+
+
+def test_an_npc_strikes_the_agent_beside_it_before_one_diagonal():
+    envs = small_world(agents=2, npcs=1)
+    core = envs.core
+    core.set_agent(0, 1, row=CENTRE - 1, column=CENTRE + 2)  # diagonal to the NPC, scanned first
+    core.set_npc(0, 0, CENTRE, CENTRE + 1, tier=1)  # beside agent 0 (to its east)
+    act(envs, NOOP)
+    assert agent(envs, 0)["health"] == 100 - 5 and agent(envs, 1)["health"] == 100
+    assert core.state(0)["npcs"][0]["column"] == CENTRE + 1  # it struck instead of moving
+
+
+def test_a_blow_to_zero_health_kills_even_when_health_would_regenerate():
+    envs = small_world(npcs=1)
+    core = envs.core
+    while (core.state(0)["tick"] + 1) % 4:  # the next tick regenerates health
+        act(envs, NOOP)
+    core.set_agent(0, 0, health=5, food=90, water=90)
+    core.set_npc(0, 0, CENTRE, CENTRE + 1, tier=1)  # strikes for exactly 5
+    _, _, terminations, *_ = act(envs, NOOP)
+    assert terminations[0]
+
+
+def test_drinking_is_masked_when_full_and_a_slain_npc_returns_after_50_ticks():
+    envs = small_world(npcs=1)
+    core = envs.core
+    core.set_terrain(0, CENTRE, CENTRE - 1, WATER)
+    core.set_agent(0, 0, water=100)
+    *_, infos = act(envs, NOOP)
+    assert infos["action_mask"][0, DRINK] == (agent(envs)["water"] < 100)
+    core.set_npc(0, 0, CENTRE - 1, CENTRE, tier=1, health=1)
+    act(envs, ATTACK_NORTH)
+    slain = core.state(0)["tick"]
+    while core.state(0)["npcs"][0]["row"] == -1:
+        act(envs, NOOP)
+    assert core.state(0)["tick"] - slain == 50
+
+
+def test_a_state_whose_occupancy_disagrees_with_the_occupants_is_refused():
+    envs = small_world()
+    state = envs.get_state()
+    free = np.flatnonzero(state["game.npc_at"] == -1)[100]
+    state["game.npc_at"][free] = 0  # an NPC said to stand where it does not
+    with pytest.raises(ValueError, match="npc_at'] does not match"):
+        envs.set_state(state)
