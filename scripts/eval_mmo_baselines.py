@@ -22,7 +22,7 @@ import gymnasium
 import numpy as np
 
 import shoal
-from shoal._ext.mmo import CHANNEL_HIGH, SELF_FIELDS, VIEW_SHAPE
+from shoal._ext.mmo import SELF_FIELDS, VIEW_SHAPE
 from shoal.mmo import (
     ATTACK_NORTH,
     DRINK,
@@ -39,7 +39,6 @@ WATER_TILE = 4
 STEPS = ((-1, 0), (0, 1), (1, 0), (0, -1))  # north, east, south, west
 STAT_NAMES = ("lifetime", "melee", "ranged", "foraging", "fishing", "mining", "best_item",
               "npc_kills")
-assert len(CHANNEL_HIGH) == 5
 
 
 def random_policy(seed: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
@@ -51,7 +50,7 @@ def random_policy(seed: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     return act
 
 
-def toward(channel: np.ndarray, wanted: np.ndarray, mask: np.ndarray) -> int | None:
+def toward(wanted: np.ndarray, mask: np.ndarray) -> int | None:
     """A legal move toward the nearest tile of the window where `wanted` holds, or None."""
     found = np.argwhere(wanted)
     if not len(found):
@@ -90,11 +89,11 @@ def scripted_policy(seed: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]
         if mask[USE] and (own[SELF["rations"]] < 20 or own[SELF["on an item"]]):
             return USE
         if own[SELF["water"]] < 60:
-            move = toward(terrain, terrain == WATER_TILE, mask)
+            move = toward(terrain == WATER_TILE, mask)
             if move is not None:
                 return move
         if own[SELF["rations"]] < 20:
-            move = toward(resources, (resources == 1) | (resources == 2), mask)
+            move = toward((resources == 1) | (resources == 2), mask)
             if move is not None:
                 return move
         moves = [NORTH + d for d in range(4) if mask[NORTH + d]]
