@@ -8,17 +8,22 @@
     shoal play  ENV [--checkpoint PATH] [--agent I] [--view world|agent] [--fps N] [--seed S]
     shoal bench ENV [--num-envs N] [--threads T] [--steps S]
     shoal reproduce ENV [--seed S] [--run-dir DIR] [--total-timesteps N] [--reference-root DIR]
+    shoal sweep ENV --trials N [--budget-minutes M | --budget-steps S] [--storage URL]
+                [--study NAME] [--out DIR] [--config FILE] [--threads T] [--pruner P]
 
-ENV is a short name (breakout, snake, snake_arena, 2048, maze, drone) or a full id
+ENV is a short name (breakout, snake, snake_arena, 2048, maze, drone, mmo) or a full id
 (shoal/Breakout-v0). `train` resolves its settings as configs/default.toml < the env's file <
 --config FILE < --key value (see trainer/config.py); `--key value` takes dashes or
 underscores, values are TOML literals (--total-timesteps 5e6, --anneal-lr false) and dotted
 keys set env parameters (--env.width 8).
 
+`sweep` searches hyperparameters with Optuna (trainer/sweep.py): the search space is the
+[sweep] table of the env's config file or of --config FILE.
+
 `reproduce` trains with the env's reference config (trainer/reference/<env>/config.toml) and
 compares the run with the reference band (trainer/reference.py): exit status 0 inside, 1 outside.
 
-torch is imported only inside `train`, `eval`, `reproduce` and `play --checkpoint`: `shoal
+torch is imported only inside `train`, `eval`, `reproduce`, `sweep` and `play --checkpoint`: `shoal
 bench` needs shoal, gymnasium and numpy alone, and `shoal play` adds only raylib. A bad
 setting, a bad value, a missing checkpoint or a missing reference prints one line and exits 2.
 """
@@ -52,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_reproduce(args)
         if args.command == "play":
             return run_play(args)
+        if args.command == "sweep":
+            return run_sweep(args)
         return run_bench(args)
     except (ConfigError, DisplayUnavailable, DependencyNotInstalled) as error:
         fail(str(error))
@@ -69,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train with PPO. Any setting of configs/default.toml can follow as "
                     "--key value (TOML literal); --env.NAME value sets an env parameter.",
     )
-    train.add_argument("env", metavar="ENV", help="a short name (breakout, snake, snake_arena, 2048, maze, drone) or a full id")
+    train.add_argument("env", metavar="ENV", help="a short name (breakout, snake, snake_arena, 2048, maze, drone, mmo) or a full id")
     train.add_argument("--config", type=Path, help="a TOML file overriding the env's settings")
     train.add_argument("--run-dir", type=Path,
                        help="where config.toml, metrics.csv and checkpoints/ go "
@@ -146,6 +153,44 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--reference-root", type=Path,
                            help="the folder of <env>/ references (default: the shipped "
                                 "trainer/reference/)")
+
+    sweep = commands.add_parser(
+        "sweep", allow_abbrev=False, help="search hyperparameters with Optuna",
+        description="Train one run per trial with hyperparameters drawn from the search space "
+                    "(the [sweep] table of the env's config file, or of --config FILE), score "
+                    "each by its final score within the budget, prune weak trials early. "
+                    "Running the command again continues the study; workers that share "
+                    "--storage share the study. See docs/sweep.md.",
+        epilog="writes OUT/best.toml (for shoal train ENV --config), OUT/trials.csv and the "
+               "plots OUT/history.png, importance.png, intermediate.png",
+    )
+    sweep.add_argument("env", metavar="ENV")
+    sweep.add_argument("--trials", type=non_negative_int, required=True, metavar="N",
+                       help="finished (complete or pruned) trials the study should hold; a "
+                            "study that has them already only writes its results")
+    sweep.add_argument("--budget-minutes", type=positive_float, metavar="M",
+                       help="cut every trial at M minutes of training wall time: a cost-aware "
+                            "comparison (keep threads x workers within the machine's cores)")
+    sweep.add_argument("--budget-steps", type=positive_int_literal, metavar="S",
+                       help="train every trial for S agent-steps (its total_timesteps)")
+    sweep.add_argument("--storage", metavar="URL",
+                       help="an Optuna storage URL shared by the workers (default: "
+                            "sqlite:///OUT/study.db; e.g. postgresql://user@host/db)")
+    sweep.add_argument("--study", metavar="NAME", help="the study's name (default: the env's)")
+    sweep.add_argument("--out", type=Path, metavar="DIR",
+                       help="where results and trials/ go (default: sweeps/<study>)")
+    sweep.add_argument("--config", type=Path,
+                       help="a TOML file over the env's settings; its [sweep] table, if any, "
+                            "replaces the env's search space")
+    sweep.add_argument("--threads", type=positive_int, metavar="T",
+                       help="torch_threads and num_threads of every trial (default: the config's)")
+    sweep.add_argument("--pruner", choices=("median", "hyperband", "none"), default="median",
+                       help="how weak trials stop early (default: median)")
+    sweep.add_argument("--prune-after", type=non_negative_int, default=33, metavar="PERCENT",
+                       help="the share of its budget a trial spends before it may be pruned "
+                            "(default 33)")
+    sweep.add_argument("--sampler-seed", type=int, metavar="S",
+                       help="seed of the TPE sampler (default: random)")
     return parser
 
 
@@ -166,6 +211,27 @@ def int_at_least(lowest: int):
 
 positive_int = int_at_least(1)
 non_negative_int = int_at_least(0)
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+def positive_int_literal(text: str) -> int:
+    """An int >= 1 written as an int or a float literal with no fraction (5e6, 1_000_000)."""
+    try:
+        value = float(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+    if not (value.is_integer() and value >= 1):
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return int(value)
 
 
 def fail(message: str) -> NoReturn:
@@ -430,6 +496,34 @@ def run_reproduce(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as error:
         print(f"  no plot: {error}")
     return 0 if comparison.inside else 1
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    from shoal.trainer import sweep as sweeps
+
+    name, _ = resolve_env(args.env)
+    study = args.study or name
+    settings = sweeps.SweepSettings(
+        env=args.env, trials=args.trials,
+        budget=sweeps.Budget(minutes=args.budget_minutes, steps=args.budget_steps),
+        out=args.out or Path("sweeps") / study, storage=args.storage, study=study,
+        config_file=args.config, threads=args.threads, pruner=args.pruner,
+        prune_after=args.prune_after, sampler_seed=args.sampler_seed,
+    )
+    try:
+        summary = sweeps.sweep(settings)
+    except KeyboardInterrupt:
+        print(f"interrupted: run the same command again to continue study {study!r}",
+              file=sys.stderr)
+        return 130
+    print(sweeps.trials_table(sweeps.load_study(settings)))
+    counts = ", ".join(f"{count} {state}" for state, count in summary["trials"].items())
+    print(f"study {study!r}: {counts}")
+    if "best_score" in summary:
+        print(f"best: trial {summary['best_trial']}, final score {summary['best_score']:.4g}; "
+              f"config {settings.out / 'best.toml'} (shoal train {name} --config "
+              f"{settings.out / 'best.toml'}); table {settings.out / 'trials.csv'}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -17,6 +17,9 @@ value read as a TOML literal (`5e6`, `false`, `"text"`, `inf`); a value that is 
 literal is taken as a plain string (`--policy grid`). Env parameters, the `[env]` table, are
 set with a dotted key: `--env.width 8`.
 
+A config file may also hold a [sweep] table, the search space of `shoal sweep`
+(trainer/sweep.py); it is no setting, and resolving a config skips it.
+
 This module needs only the standard library and shoal (no torch): `shoal bench` uses it.
 """
 
@@ -43,6 +46,9 @@ OPTIMIZERS = ("adam", "muon")
 DISPLAYS = ("auto", "bar", "lines", "none")
 ACTIVATIONS = ("tanh", "relu")
 PRECISIONS = ("auto", "float32", "bfloat16")
+#: The table of a config file that holds a search space for `shoal sweep` (trainer/sweep.py);
+#: a training run ignores it.
+SWEEP_TABLE = "sweep"
 #: make_vec arguments the trainer sets itself; the [env] table must not hold them.
 RESERVED_ENV_KEYS = ("num_envs", "num_threads", "autoreset_mode", "render_mode", "copy")
 
@@ -161,11 +167,11 @@ def load_config(
     if missing:
         raise ConfigError(f"{DEFAULT_FILE} lacks the keys {missing}")
     layers: list[tuple[dict[str, Any], str]] = []
-    env_file = CONFIG_DIR / f"{name}.toml"
-    if env_file.exists():
-        layers.append((read_toml(env_file), str(env_file)))
+    env_file = env_config_file(name)
+    if env_file is not None:
+        layers.append((settings_of(read_toml(env_file)), str(env_file)))
     if config_file is not None:
-        layers.append((read_toml(Path(config_file)), f"--config {config_file}"))
+        layers.append((settings_of(read_toml(Path(config_file))), f"--config {config_file}"))
     if overrides:
         layers.append((parse_overrides(overrides), "the command line"))
     values = coerce_layer(values, DEFAULT_FILE.name)
@@ -201,6 +207,17 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+
+
+def settings_of(file_values: dict[str, Any]) -> dict[str, Any]:
+    """A config file's settings: everything but its [sweep] table (a search space)."""
+    return {key: value for key, value in file_values.items() if key != SWEEP_TABLE}
+
+
+def env_config_file(name: str) -> Path | None:
+    """configs/<name>.toml, the env's own layer, if it has one."""
+    path = CONFIG_DIR / f"{name}.toml"
+    return path if path.exists() else None
 
 
 def parse_overrides(argv: list[str]) -> dict[str, Any]:
@@ -314,6 +331,12 @@ def merge(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
 
 def check_ranges(config: Config) -> None:
     """Limits the types cannot express, each error naming the key, the limit and the value."""
+    check_limits(config)
+    check_batch_shape(config)
+
+
+def check_limits(config: Config) -> None:
+    """The limits of each key on its own (a search space's bounds are checked with these)."""
 
     def need(ok: bool, key: str, what: str) -> None:
         if not ok:
@@ -342,6 +365,10 @@ def check_ranges(config: Config) -> None:
     need(config.precision in PRECISIONS, "precision", f"one of {PRECISIONS}")
     need(config.device == "cpu" or config.device.startswith("cuda"), "device",
          "'cpu' or 'cuda' (or 'cuda:N')")
+
+
+def check_batch_shape(config: Config) -> None:
+    """The limits that tie keys together: how minibatches cut the batch."""
     if (config.lstm or config.prio_alpha > 0) and config.minibatch_size % config.horizon != 0:
         raise ConfigError(
             f"config key 'minibatch_size' must be a multiple of horizon = {config.horizon} when "

@@ -48,6 +48,12 @@ class Distributed:
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return tensor
 
+    def any_rank(self, flag: bool) -> bool:
+        """Whether `flag` is True on any rank: a decision every rank then takes together."""
+        if not self.enabled:
+            return flag
+        return bool(self.all_reduce_sum(torch.tensor([float(flag)])).item() > 0)
+
     def parameters_agree(self, module: torch.nn.Module) -> bool:
         """Whether every rank holds exactly the same parameters and buffers (the elementwise
         minimum and maximum over ranks are equal). True when alone."""

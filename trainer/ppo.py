@@ -80,6 +80,7 @@ def train(
     quiet: bool = False,
     resume: dict[str, Any] | None = None,
     stop_after_updates: int | None = None,
+    on_log: Callable[[dict[str, float]], bool] | None = None,
 ) -> dict[str, float]:
     """Train a policy with PPO as `config` says; write config.toml, metrics.csv and
     checkpoints/ under `run_dir`. Returns the last metrics row and the run's mean SPS.
@@ -87,7 +88,10 @@ def train(
     resume: a checkpoint of this run (load_checkpoint(run_dir/checkpoints/latest.pt)) to
     continue from; metrics.csv keeps its rows up to the checkpoint's update.
     stop_after_updates: end after this many updates of this call, as an interruption would
-    (checkpoints/latest.pt is written), e.g. to time-box a job; resume continues it."""
+    (checkpoints/latest.pt is written), e.g. to time-box a job; resume continues it.
+    on_log: called with every logged metrics row (on rank 0 of a distributed run, the only
+    one that logs); returning True ends the run after this update as stop_after_updates
+    would (a time budget: shoal sweep). An exception it raises ends the run and propagates."""
     check_optional_packages(tensorboard=config.tensorboard, wandb=config.wandb)
     distributed = setup_distributed(config.device)
     if distributed.enabled and resume is not None:
@@ -97,7 +101,8 @@ def train(
         raise ConfigError("--resume continues single-process runs only; a distributed run's "
                           "checkpoint holds rank 0's envs alone")
     try:
-        return train_process(config, Path(run_dir), quiet, resume, stop_after_updates, distributed)
+        return train_process(config, Path(run_dir), quiet, resume, stop_after_updates, distributed,
+                             on_log)
     finally:
         if distributed.enabled:
             # DistributedDataParallel's reducer sits in reference cycles; collected after its
@@ -113,6 +118,7 @@ def train_process(
     resume: dict[str, Any] | None,
     stop_after_updates: int | None,
     distributed: Distributed,
+    on_log: Callable[[dict[str, float]], bool] | None = None,
 ) -> dict[str, float]:
     torch.set_num_threads(config.torch_threads)
     torch.manual_seed(config.seed + distributed.rank)
@@ -241,6 +247,8 @@ def train_process(
                     metrics_log.write(row)
                 display.log(row)
                 last_log_time, last_log_step = now, global_step
+                if on_log is not None and distributed.any_rank(distributed.is_main and on_log(row)):
+                    last_update = update  # ends here: the checkpoint below is this update's
             if distributed.is_main and (
                 (config.checkpoint_interval and update % config.checkpoint_interval == 0)
                 or update == last_update
@@ -251,6 +259,8 @@ def train_process(
                 for name in names:
                     save_checkpoint(run_dir / "checkpoints" / name, policy, optimizer,
                                     global_step, config.to_dict(), update, extra)
+            if update == last_update:
+                break
         failed = False
     finally:
         envs.close()

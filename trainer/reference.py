@@ -131,6 +131,27 @@ def score_by_wall_time(curve: Curve, seconds: float) -> float:
     return final_score(curve, int(reached[-1]))
 
 
+def time_to_score(curve: Curve, target: float) -> float:
+    """The wall time from which the run holds `target` (see holds_from); inf if it ends below."""
+    row = holds_from(curve, target)
+    return math.inf if row is None else float(curve.wall_times[row])
+
+
+def holds_from(curve: Curve, target: float) -> int | None:
+    """The first logged row after which the run's final score so far (see final_score, at
+    that row and every later one) never falls below `target`; None if it ends below. Holding,
+    not touching: a run's first rows average a few episodes, and the ones that end first are
+    often the lucky short ones."""
+    held_from = None
+    for row in range(len(curve.steps) - 1, -1, -1):
+        score = final_score(curve, int(curve.steps[row]))
+        if score < target:
+            break
+        if math.isfinite(score):
+            held_from = row
+    return held_from
+
+
 def at_steps(curve: Curve, steps: np.ndarray) -> np.ndarray:
     """The curve's score linearly interpolated at `steps` (rows without a score skipped), NaN
     outside the steps it logged a score at."""

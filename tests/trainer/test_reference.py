@@ -81,6 +81,22 @@ def test_score_by_wall_time_cuts_the_run_at_that_time():
     assert math.isnan(score_by_wall_time(run, 0.5))  # nothing logged by then
 
 
+def test_time_to_score_is_when_the_final_score_so_far_reaches_the_target_for_good():
+    steps = np.arange(100, 2001, 100)
+    run = curve(steps, steps / 100, seconds_per_step=0.01)  # score 10 at step 1000, 10 s
+    assert references.time_to_score(run, 10.0) == pytest.approx(10.0)
+    assert references.time_to_score(run, 9.5) == pytest.approx(10.0)  # 9 at 9 s is not enough
+    assert references.time_to_score(run, 0.0) == pytest.approx(1.0)
+    assert references.time_to_score(run, 21.0) == math.inf
+    scores = steps / 100
+    scores[0] = 30.0  # a lucky first row, then a dip: touching the target is not holding it
+    scores[1] = math.nan  # no episode ended in this row
+    lucky = curve(steps, scores, seconds_per_step=0.01)
+    assert references.time_to_score(lucky, 10.0) == pytest.approx(10.0)
+    scores[-1] = 0.0  # a run that ends below the target never reached it for good
+    assert references.time_to_score(curve(steps, scores), 10.0) == math.inf
+
+
 def test_prediction_factor_is_students_t_times_sqrt_one_plus_one_over_n():
     assert prediction_factor(3) == pytest.approx(4.303 * math.sqrt(4 / 3))
     assert prediction_factor(5) == pytest.approx(2.776 * math.sqrt(6 / 5))
