@@ -65,10 +65,11 @@ def main() -> None:
             medians[name] = float(np.median(times))
             cells += [" / ".join(map(seconds, times)), seconds(medians[name]),
                       millions(float(np.median(steps))), f"{np.mean(rates) / 1e3:.0f}K"]
-        speedup = medians["before"] / medians["after"] if math.isfinite(medians["after"]) else 0.0
+        speedup = (f"{medians['before'] / medians['after']:.2f}x"
+                   if math.isfinite(medians["after"]) and math.isfinite(medians["before"]) else "-")
         finals = [np.mean([final_score(curve) for curve in curves[name]])
                   for name in ("before", "after")]
-        print(f"| {env} | {target:.4g} | {' | '.join(cells)} | {speedup:.2f}x | "
+        print(f"| {env} | {target:.4g} | {' | '.join(cells)} | {speedup} | "
               f"{finals[0]:.4g} -> {finals[1]:.4g} |")
 
 

@@ -207,6 +207,8 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+    except OSError as error:  # a folder, no permission
+        raise ConfigError(f"config file {path} cannot be read: {error.strerror}") from None
 
 
 def settings_of(file_values: dict[str, Any]) -> dict[str, Any]:

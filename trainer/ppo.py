@@ -91,7 +91,8 @@ def train(
     (checkpoints/latest.pt is written), e.g. to time-box a job; resume continues it.
     on_log: called with every logged metrics row (on rank 0 of a distributed run, the only
     one that logs); returning True ends the run after this update as stop_after_updates
-    would (a time budget: shoal sweep). An exception it raises ends the run and propagates."""
+    would (a time budget: shoal sweep). An exception it raises ends the run and propagates
+    (in a single process; under torchrun the other ranks would wait for rank 0)."""
     check_optional_packages(tensorboard=config.tensorboard, wandb=config.wandb)
     distributed = setup_distributed(config.device)
     if distributed.enabled and resume is not None:
@@ -247,7 +248,8 @@ def train_process(
                     metrics_log.write(row)
                 display.log(row)
                 last_log_time, last_log_step = now, global_step
-                if on_log is not None and distributed.any_rank(distributed.is_main and on_log(row)):
+                if on_log is not None and distributed.any_rank(
+                        distributed.is_main and bool(on_log(row))):
                     last_update = update  # ends here: the checkpoint below is this update's
             if distributed.is_main and (
                 (config.checkpoint_interval and update % config.checkpoint_interval == 0)

@@ -357,16 +357,25 @@ class ScoreReporter:
     def __call__(self, row: dict[str, float]) -> bool:
         import optuna
 
-        self.rows.append((int(row["global_step"]), row["wall_time"], row["score"]))
-        spent = self.budget.spent(row["wall_time"], int(row["global_step"]), self.total_timesteps)
+        global_step, wall_time = int(row["global_step"]), row["wall_time"]
+        last_update = wall_time - self.rows[-1][1] if self.rows else wall_time
+        self.rows.append((global_step, wall_time, row["score"]))
+        spent = self.budget.spent(wall_time, global_step, self.total_timesteps)
         step = int(spent * PROGRESS_STEPS)
         score = self.score()
         if step > self.last_reported and math.isfinite(score):
-            self.trial.report(score, step)
+            # Every percent this update crossed gets the score: the pruner compares trials
+            # at equal percents, and an update may span several.
+            for crossed in range(max(self.last_reported + 1, 0), step + 1):
+                self.trial.report(score, crossed)
             self.last_reported = step
             if self.pruning and step < PROGRESS_STEPS and self.trial.should_prune():
                 raise optuna.TrialPruned(f"score {score:.4g} at {step}% of the budget")
-        return spent >= 1.0
+        # A wall-time budget ends the run before an update that would overrun it (updates
+        # take about as long as the last one), so no trial gets more time than another.
+        overruns = (self.budget.minutes is not None
+                    and wall_time + last_update > 60.0 * self.budget.minutes)
+        return spent >= 1.0 or overruns
 
     def score(self) -> float:
         """The run's final score so far (trainer/reference.py's definition)."""
@@ -392,6 +401,7 @@ def run_trial(trial, env: str, config_file: Path | None, space: SearchSpace, bud
     except ConfigError as error:  # e.g. a minibatch larger than the batch it cuts
         trial.set_user_attr("note", f"invalid: {error}")
         raise optuna.TrialPruned(f"invalid combination: {error}") from None
+    trial.set_user_attr("total_timesteps", config.total_timesteps)
     run_dir = out / "trials" / f"trial-{trial.number:04d}"
     reporter = ScoreReporter(trial, budget, config.total_timesteps, pruning)
     try:
@@ -400,10 +410,17 @@ def run_trial(trial, env: str, config_file: Path | None, space: SearchSpace, bud
         trial.set_user_attr("note", f"pruned: {pruned}")
         record_run(trial, reporter)
         raise
-    except (ConfigError, ValueError) as error:  # a policy that does not fit the env, or game
-        # parameters the game refuses together: found when the run is built
-        trial.set_user_attr("note", f"invalid: {error}")
-        raise optuna.TrialPruned(f"invalid combination: {error}") from None
+    except (ConfigError, ValueError) as error:
+        if isinstance(error, ConfigError) or not reporter.rows:
+            # a policy that does not fit the env, or game parameters the game refuses
+            # together: found while the run is built, before its first update
+            trial.set_user_attr("note", f"invalid: {error}")
+            raise optuna.TrialPruned(f"invalid combination: {error}") from None
+        fail_trial(trial, reporter, error)
+        raise
+    except RuntimeError as error:  # e.g. a run that diverged to NaN: this trial fails, the
+        fail_trial(trial, reporter, error)  # study goes on (optimize's catch)
+        raise
     record_run(trial, reporter)
     score = reporter.score()
     if not math.isfinite(score):
@@ -412,6 +429,11 @@ def run_trial(trial, env: str, config_file: Path | None, space: SearchSpace, bud
     trial.set_user_attr("note", "cut by the budget" if summary["global_step"]
                         < config.total_timesteps else "finished")
     return score
+
+
+def fail_trial(trial, reporter: ScoreReporter, error: Exception) -> None:
+    trial.set_user_attr("note", f"failed: {type(error).__name__}: {error}"[:500])
+    record_run(trial, reporter)
 
 
 def record_run(trial, reporter: ScoreReporter) -> None:
@@ -463,6 +485,9 @@ class SweepSettings:
             "torch_threads": base.torch_threads if self.threads is None else self.threads,
             "num_threads": base.num_threads if self.threads is None else self.threads,
             "search_space": {key: dimension.describe() for key, dimension in space.items()},
+            # every setting the trials start from: the env's file, --config, the fixed ones
+            "base_config": {key: value for key, value in base.to_dict().items()
+                            if key not in space},
         }
 
 
@@ -479,14 +504,19 @@ def sweep(settings: SweepSettings, log: Callable[[str], None] = print) -> dict[s
     if not 0 <= settings.prune_after < PROGRESS_STEPS:
         raise ConfigError(f"--prune-after must be a percent in [0, {PROGRESS_STEPS}), "
                           f"got {settings.prune_after}")
+    if settings.sampler_seed is not None and not 0 <= settings.sampler_seed < 2**32:
+        raise ConfigError(f"--sampler-seed must be in [0, 2**32), got {settings.sampler_seed}")
     if settings.threads is not None and settings.threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {settings.threads}")
     space = load_search_space(settings.env, settings.config_file)
     base = load_config(settings.env, settings.config_file,
                        trial_overrides({}, settings.budget, settings.threads))
     check_space_against(space, base, settings.budget)
-    settings.out.mkdir(parents=True, exist_ok=True)
-    study = open_study(settings, settings.identity(space, base), space, base, optuna)
+    try:
+        settings.out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"--out {settings.out}: cannot make it a folder: {error.strerror}") from None
+    study = open_study(settings, settings.identity(space, base), space, base, optuna, log)
 
     finished_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     finished = len(study.get_trials(deepcopy=False, states=finished_states))
@@ -501,17 +531,26 @@ def sweep(settings: SweepSettings, log: Callable[[str], None] = print) -> dict[s
             f" ({trial.user_attrs.get('note', '')}); best so far "
             f"{best_value(study)}")
 
-    if remaining > 0:
-        objective = lambda trial: run_trial(  # noqa: E731
-            trial, settings.env, settings.config_file, space, settings.budget, settings.threads,
-            settings.out, settings.pruner != "none", train)
+    objective = lambda trial: run_trial(  # noqa: E731
+        trial, settings.env, settings.config_file, space, settings.budget, settings.threads,
+        settings.out, settings.pruner != "none", train)
+    # Rounds of the trials still missing: a failed trial does not count, so another round
+    # replaces it; a round in which every trial failed ends the sweep instead of looping.
+    while remaining > 0:
+        failed_before = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
             study.optimize(
-                objective, n_trials=remaining, catch=(),
+                objective, n_trials=remaining, catch=(RuntimeError, ValueError),
                 callbacks=[optuna.study.MaxTrialsCallback(settings.trials, states=finished_states),
                            after_trial],
             )
+        failed = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)))
+        if failed - failed_before >= remaining:
+            log(f"  every trial of the last {remaining} failed (see their notes in "
+                f"{settings.out / 'trials.csv'}); stopping")
+            break
+        remaining = settings.trials - len(study.get_trials(deepcopy=False, states=finished_states))
     write_results(study, settings, base)
     write_plots(study, settings.out, log)
     return summarize(study)
@@ -527,7 +566,7 @@ def import_optuna():
 
 
 def open_study(settings: SweepSettings, identity: dict[str, Any], space: SearchSpace,
-               base: Config, optuna):
+               base: Config, optuna, log: Callable[[str], None] = print):
     """Create the study or join it; a study made with other settings is refused."""
     storage = open_storage(settings, optuna)
     pruner = {
@@ -542,22 +581,64 @@ def open_study(settings: SweepSettings, identity: dict[str, Any], space: SearchS
     # Random draws before TPE models the results: a third of the trials, 4 to 10 of them.
     sampler = optuna.samplers.TPESampler(seed=settings.sampler_seed, constant_liar=True,
                                          n_startup_trials=min(10, max(4, settings.trials // 3)))
-    study = optuna.create_study(storage=storage, study_name=settings.study_name,
-                                direction="maximize", pruner=pruner, sampler=sampler,
-                                load_if_exists=True)
-    stored = study.user_attrs.get("identity")
-    if stored is None:
+    try:
+        study = optuna.create_study(storage=storage, study_name=settings.study_name,
+                                    direction="maximize", pruner=pruner, sampler=sampler)
+        created = True
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(study_name=settings.study_name, storage=storage,
+                                  pruner=pruner, sampler=sampler)
+        created = False
+    if created:  # only the worker that made the study writes what it is
         study.set_user_attr("identity", identity)
-        enqueue_base(study, space, base)
-    elif json.loads(json.dumps(stored)) != json.loads(json.dumps(identity)):
-        differing = sorted(key for key in identity if stored.get(key) != identity.get(key))
+    stored = wait_for_identity(study)
+    differences = identity_differences(stored, json.loads(json.dumps(identity)))
+    if differences:
         raise ConfigError(
             f"study {settings.study_name!r} in {settings.storage_url} was made with other "
-            f"settings ({', '.join(f'{key}: {stored.get(key)!r}' for key in differing)}); this "
-            f"worker asks {', '.join(f'{key}: {identity[key]!r}' for key in differing)}. Their "
-            "scores would not compare: name a new study with --study"
+            f"settings than this worker's ({'; '.join(differences)}): their scores would not "
+            "compare; name a new study with --study"
         )
+    if created or not has_baseline(study, optuna):  # e.g. the baseline was interrupted
+        skipped = enqueue_base(study, space, base)
+        if skipped:
+            log(f"  no baseline trial: {skipped}")
     return study
+
+
+def identity_differences(stored: dict[str, Any], asked: dict[str, Any], prefix: str = "") -> list[str]:
+    """'key: the study's value, this worker's value' for each differing entry, nested tables
+    compared entry by entry (a config differs in a key or two, not as a whole)."""
+    differences = []
+    for key in sorted(set(stored) | set(asked)):
+        old, new = stored.get(key), asked.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            differences += identity_differences(old, new, f"{prefix}{key}.")
+        elif old != new:
+            differences.append(f"{prefix}{key}: the study's {old!r}, this worker's {new!r}")
+    return differences
+
+
+def wait_for_identity(study, seconds: float = 30.0) -> dict[str, Any]:
+    """The identity the study's creator wrote; a worker that joined a study being created
+    waits for it. A study without one (not made by shoal sweep) is refused."""
+    deadline = time.monotonic() + seconds
+    while True:
+        stored = study.user_attrs.get("identity")  # read from the storage on every call
+        if stored is not None:
+            return stored
+        if time.monotonic() > deadline:
+            raise ConfigError(f"study {study.study_name!r} has no shoal sweep settings: it was "
+                              "not made by shoal sweep, or its maker died; name another --study")
+        time.sleep(0.5)
+
+
+def has_baseline(study, optuna) -> bool:
+    """Whether a baseline trial is done, running or queued (not only failed)."""
+    alive = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+             optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
+    return any(trial.user_attrs.get("baseline")
+               for trial in study.get_trials(deepcopy=False, states=alive))
 
 
 def open_storage(settings: SweepSettings, optuna):
@@ -580,34 +661,40 @@ def open_storage(settings: SweepSettings, optuna):
                     heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
                         max_retry=1),
                 )
-        except sqlalchemy.exc.DBAPIError:
+        except sqlalchemy.exc.DBAPIError as error:
             if attempt == STORAGE_ATTEMPTS - 1:
-                raise
+                raise ConfigError(f"--storage {settings.storage_url}: cannot open it: "
+                                  f"{error.orig or error}") from None
             time.sleep(0.2 * (attempt + 1) + random.random() * 0.2)
+        except (sqlalchemy.exc.ArgumentError, ImportError) as error:  # a bad URL, no driver
+            raise ConfigError(f"--storage {settings.storage_url}: {error} (a database URL "
+                              "like sqlite:///study.db or postgresql://user@host/db, with "
+                              "its driver installed)") from None
     raise AssertionError("unreachable")
 
 
-def enqueue_base(study, space: SearchSpace, base: Config) -> None:
-    """The config's own values as the study's first trial, when they lie in the space: the
-    baseline every drawn setting is measured against, under the same budget."""
+def enqueue_base(study, space: SearchSpace, base: Config) -> str:
+    """The config's own values as the next trial, when they lie in the space: the baseline
+    every drawn setting is measured against, under the same budget. Returns why it was
+    skipped, or "" if it was queued."""
     params = {}
     for key, dimension in space.items():
         value = base.env.get(key[4:]) if key.startswith("env.") else getattr(base, key)
+        if value is None:
+            return f"{key} is the game's default, not a value in the config"
         if dimension.distribution == "choice":
             if value not in dimension.values:
-                return
+                return f"{key} = {value!r} is not one of {list(dimension.values)}"
             params[dimension.parameter] = value
             continue
-        if value is None or not dimension.low <= value <= dimension.high:
-            return
-        if dimension.distribution == "pow2":
-            if value & (value - 1):
-                return
-            value = value.bit_length() - 1
-        elif dimension.step is not None and (value - dimension.low) % dimension.step:
-            return
-        params[dimension.parameter] = value
-    study.enqueue_trial(params, user_attrs={"baseline": True}, skip_if_exists=True)
+        if not dimension.low <= value <= dimension.high or (
+                dimension.distribution == "pow2" and value & (value - 1)) or (
+                dimension.step is not None and (value - dimension.low) % dimension.step):
+            return f"{key} = {value!r} lies outside the searched {dimension.describe()}"
+        params[dimension.parameter] = (value.bit_length() - 1 if dimension.distribution == "pow2"
+                                       else value)
+    study.enqueue_trial(params, user_attrs={"baseline": True})
+    return ""
 
 
 # ---- results ----
@@ -676,6 +763,11 @@ def best_config_text(study, best, settings: SweepSettings) -> str:
         f"{settings.budget.describe()} per trial",
         f"# use it: shoal train {settings.name} --config best.toml",
     ]
+    steps, total = best.user_attrs.get("steps", 0), best.user_attrs.get("total_timesteps", 0)
+    if best.user_attrs.get("note") == "cut by the budget":
+        header.append(f"# the budget cut this trial at {steps:,} of its total_timesteps = "
+                      f"{total:,} (the learning rate had not decayed to 0): to train about as "
+                      f"long, add --total-timesteps {steps}")
     return "\n".join(header) + "\n" + to_toml(values)
 
 

@@ -280,7 +280,8 @@ def test_cli_bench_times_the_trainer_too(capsys):
     assert main(["bench", "snake", "--steps", "10", "--num-envs", "64", "--trainer", "1"]) == 0
     out = capsys.readouterr().out
     assert "M agent-steps/s" in out
-    assert "shoal/Snake-v0 trainer: 1 updates of 65,536 steps:" in out and "rollout" in out
+    batch = load_config("snake").batch_size  # the trainer is timed with the env's own config
+    assert f"shoal/Snake-v0 trainer: 1 updates of {batch:,} steps:" in out and "rollout" in out
 
 
 def test_the_score_column_is_the_games_score_stat(tmp_path):

@@ -158,6 +158,8 @@ def test_every_env_ships_a_search_space_whose_ends_are_valid_settings(config_fil
     space = load_search_space(env)
     assert "learning_rate" in space and "total_timesteps" in space
     check_space_against(space, load_config(env), Budget(minutes=1))
+    # The env's tuned config lies inside its space, so a sweep starts from it (the baseline).
+    assert sweeps.enqueue_base(QueueingStudy(), space, load_config(env)) == ""
 
 
 def test_a_config_files_sweep_table_replaces_the_envs_and_training_ignores_it(
@@ -181,6 +183,28 @@ def test_trial_overrides_round_trip_every_value_type():
     assert config.norm_adv is False and config.env["vision"] == 3
     assert config.total_timesteps == 4096 and config.torch_threads == config.num_threads == 1
     assert config.log_interval == 1 and config.display == "none"
+
+
+class QueueingStudy:
+    """What enqueue_base needs of a study: it records the queued parameters."""
+
+    def __init__(self):
+        self.queued = []
+
+    def enqueue_trial(self, params, user_attrs):
+        self.queued.append(params)
+
+
+def test_the_baseline_is_skipped_with_a_reason_when_the_config_lies_outside_the_space():
+    study = QueueingStudy()
+    queued = study.queued
+    space = parse_search_space(tomllib.loads(TINY_CONFIG)["sweep"], "t")
+    inside = load_config("snake", overrides=["--minibatch-size", "256", "--env.vision", "2"])
+    assert sweeps.enqueue_base(study, space, inside) == ""
+    assert queued[0]["log2(minibatch_size)"] == 8 and queued[0]["env.vision"] == 2
+    outside = load_config("snake", overrides=["--minibatch-size", "1024", "--env.vision", "2"])
+    assert "minibatch_size = 1024 lies outside" in sweeps.enqueue_base(study, space, outside)
+    assert len(queued) == 1
 
 
 # ---- the budget and the reports ----
@@ -219,9 +243,23 @@ def test_the_reporter_reports_the_score_so_far_once_per_percent_and_stops_at_the
     assert reporter({"global_step": 300, "wall_time": 6.1, "score": 4.0}) is False  # same percent
     assert reporter({"global_step": 400, "wall_time": 30.0, "score": 6.0}) is False
     assert reporter({"global_step": 500, "wall_time": 61.0, "score": 8.0}) is True
-    assert [step for _, step in trial.reports] == [10, 50, 100]
-    assert trial.reports[0][0] == 2.0  # the final score (last 5% of the steps) so far
-    assert reporter.score() == 8.0
+    # Every percent crossed gets the score of the update that crossed it (the pruner compares
+    # trials at equal percents): the final score so far, over the last 5% of the steps.
+    assert [step for _, step in trial.reports] == list(range(0, 101))
+    scores = dict((step, value) for value, step in trial.reports)
+    assert scores[0] == scores[10] == 2.0 and scores[11] == scores[50] == 6.0
+    assert scores[51] == scores[100] == 8.0 == reporter.score()
+
+
+def test_a_wall_time_budget_ends_the_run_before_an_update_that_would_overrun_it():
+    reporter = ScoreReporter(FakeTrial(), Budget(minutes=1), total_timesteps=10**9, pruning=False)
+    assert reporter({"global_step": 100, "wall_time": 10.0, "score": 1.0}) is False
+    assert reporter({"global_step": 200, "wall_time": 35.0, "score": 1.0}) is False  # 35 + 25 = 60
+    assert reporter({"global_step": 300, "wall_time": 40.0, "score": 1.0}) is False  # 40 + 5
+    assert reporter({"global_step": 400, "wall_time": 50.0, "score": 1.0}) is False  # 50 + 10
+    assert reporter({"global_step": 500, "wall_time": 56.0, "score": 1.0}) is True  # 56 + 6 > 60
+    steps_only = ScoreReporter(FakeTrial(), Budget(steps=1000), 1000, pruning=False)
+    assert steps_only({"global_step": 100, "wall_time": 1e6, "score": 1.0}) is False
 
 
 def test_the_reporter_prunes_when_the_pruner_says_so():
@@ -249,7 +287,7 @@ def test_train_ends_after_the_update_whose_log_returns_true(tiny_config, tmp_pat
 def test_a_tiny_sweep_completes_writes_the_best_config_and_resumes(tiny_config, tmp_path):
     out = tmp_path / "sweep"
     summary = sweeps.sweep(settings_for(tiny_config, out, trials=3), log=lambda line: None)
-    assert summary["trials"] == {"complete": 3} or sum(summary["trials"].values()) == 3
+    assert sum(summary["trials"].values()) == 3 and set(summary["trials"]) <= {"complete", "pruned"}
     rows = read_trials(out)
     assert [row["trial"] for row in rows] == ["0", "1", "2"]
     # Trial 0 is the config's own values: the baseline the drawn settings are measured against.
@@ -279,13 +317,17 @@ def test_a_tiny_sweep_completes_writes_the_best_config_and_resumes(tiny_config, 
 def test_a_study_refuses_a_worker_with_another_budget_or_space(tiny_config, tmp_path):
     out = tmp_path / "sweep"
     sweeps.sweep(settings_for(tiny_config, out, trials=1), log=lambda line: None)
-    with pytest.raises(ConfigError, match="budget_steps: 2048.*budget_steps: 4096.*--study"):
+    with pytest.raises(ConfigError, match="budget_steps: the study's 2048, this worker's 4096.*--study"):
         sweeps.sweep(settings_for(tiny_config, out, trials=2, budget=Budget(steps=4096)),
                      log=lambda line: None)
     other_space = tmp_path / "other.toml"
     other_space.write_text(TINY_CONFIG.replace("high = 0.99 }", "high = 0.995 }"))
-    with pytest.raises(ConfigError, match="search_space"):
+    with pytest.raises(ConfigError, match="search_space.gamma.high: the study's 0.99, this worker's 0.995"):
         sweeps.sweep(settings_for(other_space, out, trials=2), log=lambda line: None)
+    other_base = tmp_path / "wider.toml"  # the same space over another network
+    other_base.write_text(TINY_CONFIG.replace("hidden_size = 16", "hidden_size = 32"))
+    with pytest.raises(ConfigError, match="base_config.hidden_size: the study's 16, this worker's 32"):
+        sweeps.sweep(settings_for(other_base, out, trials=2), log=lambda line: None)
 
 
 def test_an_interrupted_trial_fails_and_the_same_command_finishes_the_study(
@@ -303,8 +345,51 @@ def test_an_interrupted_trial_fails_and_the_same_command_finishes_the_study(
         sweeps.sweep(settings_for(tiny_config, out, trials=2), log=lambda line: None)
     monkeypatch.setattr(ppo, "train", real_train)
     sweeps.sweep(settings_for(tiny_config, out, trials=2), log=lambda line: None)
-    states = [row["state"] for row in read_trials(out)]
-    assert states.count("fail") == 1 and states.count("complete") == 2
+    rows = read_trials(out)
+    assert [row["state"] for row in rows].count("fail") == 1
+    assert [row["state"] for row in rows].count("complete") == 2
+    # The interrupted trial was the baseline: it is queued again, and runs.
+    assert rows[0]["baseline"] == "yes" and rows[0]["state"] == "fail"
+    assert [row["state"] for row in rows if row["baseline"]] == ["fail", "complete"]
+
+
+def test_a_trial_that_fails_while_training_is_recorded_and_the_study_goes_on(
+        tiny_config, tmp_path, monkeypatch):
+    real_train = ppo.train
+    calls = []
+
+    def diverging_once(config, run_dir, **kwargs):
+        calls.append(run_dir)
+        if len(calls) == 1:
+            report = kwargs["on_log"]
+
+            def diverge(row):  # the first update is reported, then the run breaks down
+                report(row)
+                raise RuntimeError("probabilities contain nan")
+            return real_train(config, run_dir, **{**kwargs, "on_log": diverge})
+        return real_train(config, run_dir, **kwargs)
+
+    monkeypatch.setattr(ppo, "train", diverging_once)
+    out = tmp_path / "sweep"
+    sweeps.sweep(settings_for(tiny_config, out, trials=2), log=lambda line: None)
+    rows = read_trials(out)
+    assert rows[0]["state"] == "fail" and "RuntimeError: probabilities contain nan" in rows[0]["note"]
+    assert rows[0]["steps"] != ""  # what it ran before it failed
+    assert [row["state"] for row in rows[1:]] == ["complete", "complete"]
+
+
+def test_a_wall_time_budget_cuts_a_trial_before_an_update_that_would_overrun_it(tiny_config, tmp_path):
+    long_run = tmp_path / "long.toml"
+    long_run.write_text(TINY_CONFIG.replace("total_timesteps = 2048", "total_timesteps = 50_000_000"))
+    out = tmp_path / "sweep"
+    sweeps.sweep(settings_for(long_run, out, trials=1, budget=Budget(minutes=0.03), pruner="none"),
+                 log=lambda line: None)
+    row = read_trials(out)[0]
+    assert row["note"] == "cut by the budget"
+    metrics = list(csv.DictReader(open(out / "trials" / "trial-0000" / "metrics.csv")))
+    assert int(metrics[-1]["global_step"]) == int(row["steps"]) < 50_000_000
+    header = (out / "best.toml").read_text()
+    assert f"add --total-timesteps {row['steps']}" in header
 
 
 def test_a_trial_whose_worker_died_is_noticed_by_its_heartbeat_and_run_again(tiny_config, tmp_path):
@@ -344,6 +429,8 @@ def test_two_worker_processes_share_one_sqlite_study(tiny_config, tmp_path):
     assert all(trial.state != optuna.trial.TrialState.FAIL for trial in trials)
     assert len({trial.number for trial in trials}) == len(trials)
     assert len({trial.user_attrs["worker"] for trial in trials}) == 2  # both workers ran trials
+    assert sum(bool(trial.user_attrs.get("baseline")) for trial in trials) == 1
+    assert study.user_attrs["identity"]["budget_steps"] == 2048
     assert len(read_trials(out)) == len(trials)
 
 
