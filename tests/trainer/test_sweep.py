@@ -457,6 +457,28 @@ def test_cli_sweep_rejects_bad_arguments(arguments, message, capsys):
     assert exit_.value.code == 2 and message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("arguments, message", [
+    (["--storage", "not-a-url"], "--storage not-a-url: "),
+    (["--storage", "nosuchdb://host/db"], "--storage nosuchdb://host/db: "),
+    (["--sampler-seed", "-1"], "--sampler-seed must be in [0, 2**32), got -1"),
+    (["--out", "{file}"], "cannot make it a folder"),
+    (["--config", "{folder}"], "cannot be read"),
+])
+def test_cli_sweep_bad_storage_seed_out_or_config_print_one_line_and_exit_2(
+        arguments, message, tiny_config, tmp_path, capsys):
+    (tmp_path / "a_file").write_text("")
+    arguments = [argument.format(file=tmp_path / "a_file", folder=tmp_path) for argument in arguments]
+    defaults = {"--out": str(tmp_path / "out"), "--config": str(tiny_config)}
+    for option, value in defaults.items():
+        if option not in arguments:
+            arguments += [option, value]
+    with pytest.raises(SystemExit) as exit_:
+        main(["sweep", "snake", "--trials", "1", "--budget-steps", "2048", *arguments])
+    error = capsys.readouterr().err
+    assert exit_.value.code == 2 and message in error and "Traceback" not in error
+    assert len(error.strip().splitlines()) == 1
+
+
 def test_cli_sweep_with_a_bad_space_prints_one_line_and_exits_2(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text('[sweep]\ngamma = { distribution = "uniform", low = 0.99, high = 0.9 }\n')
