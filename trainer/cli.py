@@ -10,6 +10,7 @@
     shoal reproduce ENV [--seed S] [--run-dir DIR] [--total-timesteps N] [--reference-root DIR]
     shoal sweep ENV --trials N [--budget-minutes M | --budget-steps S] [--storage URL]
                 [--study NAME] [--out DIR] [--config FILE] [--threads T] [--pruner P]
+                [--prune-after PERCENT] [--seeds K] [--sampler-seed S]
 
 ENV is a short name (breakout, snake, snake_arena, 2048, maze, drone, mmo) or a full id
 (shoal/Breakout-v0). `train` resolves its settings as configs/default.toml < the env's file <
@@ -189,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--prune-after", type=non_negative_int, default=33, metavar="PERCENT",
                        help="the share of its budget a trial spends before it may be pruned "
                             "(default 33)")
+    sweep.add_argument("--seeds", type=positive_int, default=1, metavar="K",
+                       help="train each trial K times (seeds seed, seed + 1, ...), each with "
+                            "the whole budget, and score it by the mean: K times the cost, "
+                            "less luck in the winner (default 1)")
     sweep.add_argument("--sampler-seed", type=int, metavar="S",
                        help="seed of the TPE sampler (default: random)")
     return parser
@@ -508,7 +513,7 @@ def run_sweep(args: argparse.Namespace) -> int:
         budget=sweeps.Budget(minutes=args.budget_minutes, steps=args.budget_steps),
         out=args.out or Path("sweeps") / study, storage=args.storage, study=study,
         config_file=args.config, threads=args.threads, pruner=args.pruner,
-        prune_after=args.prune_after, sampler_seed=args.sampler_seed,
+        prune_after=args.prune_after, seeds=args.seeds, sampler_seed=args.sampler_seed,
     )
     try:
         summary = sweeps.sweep(settings)

@@ -15,7 +15,8 @@ spent, whichever comes first.
   trial (`--threads`, else the config's torch_threads and num_threads; they cannot be
   searched), and workers that share a machine should share its cores out (2 workers on 2
   cores: `--threads 1`). `--budget-steps N` instead gives every trial N agent-steps (its
-  total_timesteps): immune to a noisy machine, blind to what a step costs.
+  total_timesteps): immune to a noisy machine, blind to what a step costs. `--seeds K` trains
+  each trial K times (seeds seed, seed + 1, ...) and scores it by the mean, against luck.
 - **Pruning**: every logged update reports the score so far (the final score of the run up
   to then) at the share of the budget spent, 0-100; once a trial has spent --prune-after
   percent (33 by default), Optuna's median pruner (or Hyperband) stops it if it trails the
@@ -342,17 +343,25 @@ def trial_overrides(values: dict[str, Any], budget: Budget, threads: int | None)
 
 
 class ScoreReporter:
-    """train's on_log for one trial: keeps the score curve, reports the score so far to the
-    trial at each new percent of the budget, asks the pruner, and ends the run when the
-    budget is spent."""
+    """train's on_log for one run of a trial: keeps the score curve, reports the score so far
+    to the trial at each new percent of the budget, asks the pruner, and ends the run when the
+    budget is spent.
 
-    def __init__(self, trial, budget: Budget, total_timesteps: int, pruning: bool):
+    A trial of several seeds trains run after run (run `part` of `parts`): the percents are
+    those of the whole trial, (part + spent) / parts, and the score so far is the mean of the
+    earlier runs' final scores and this run's score so far."""
+
+    def __init__(self, trial, budget: Budget, total_timesteps: int, pruning: bool,
+                 part: int = 0, parts: int = 1, earlier_scores: tuple[float, ...] = ()):
         self.trial = trial
         self.budget = budget
         self.total_timesteps = total_timesteps
         self.pruning = pruning
+        self.part, self.parts = part, parts
+        self.earlier_scores = earlier_scores
         self.rows: list[tuple[int, float, float]] = []  # global_step, wall_time, score
-        self.last_reported = -1
+        # The run before this one reported up to its end, the first percent of this part.
+        self.last_reported = part * PROGRESS_STEPS // parts - (1 if part == 0 else 0)
 
     def __call__(self, row: dict[str, float]) -> bool:
         import optuna
@@ -361,12 +370,12 @@ class ScoreReporter:
         last_update = wall_time - self.rows[-1][1] if self.rows else wall_time
         self.rows.append((global_step, wall_time, row["score"]))
         spent = self.budget.spent(wall_time, global_step, self.total_timesteps)
-        step = int(spent * PROGRESS_STEPS)
-        score = self.score()
+        step = int((self.part + spent) * PROGRESS_STEPS / self.parts)
+        score = (sum(self.earlier_scores) + self.score()) / (len(self.earlier_scores) + 1)
         if step > self.last_reported and math.isfinite(score):
             # Every percent this update crossed gets the score: the pruner compares trials
             # at equal percents, and an update may span several.
-            for crossed in range(max(self.last_reported + 1, 0), step + 1):
+            for crossed in range(self.last_reported + 1, step + 1):
                 self.trial.report(score, crossed)
             self.last_reported = step
             if self.pruning and step < PROGRESS_STEPS and self.trial.should_prune():
@@ -388,9 +397,11 @@ class ScoreReporter:
 
 
 def run_trial(trial, env: str, config_file: Path | None, space: SearchSpace, budget: Budget,
-              threads: int | None, out: Path, pruning: bool, train: Callable) -> float:
-    """Train the trial's configuration and return its final score; an invalid combination
-    (the trainer refuses it) or a run that ends no episode is pruned with the reason."""
+              threads: int | None, out: Path, pruning: bool, train: Callable,
+              seeds: int = 1) -> float:
+    """Train the trial's configuration once per seed and return the mean of the runs' final
+    scores; an invalid combination (the trainer refuses it) or a run that ends no episode is
+    pruned with the reason."""
     import optuna
 
     values = {key: dimension.suggest(trial) for key, dimension in space.items()}
@@ -402,45 +413,58 @@ def run_trial(trial, env: str, config_file: Path | None, space: SearchSpace, bud
         trial.set_user_attr("note", f"invalid: {error}")
         raise optuna.TrialPruned(f"invalid combination: {error}") from None
     trial.set_user_attr("total_timesteps", config.total_timesteps)
-    run_dir = out / "trials" / f"trial-{trial.number:04d}"
-    reporter = ScoreReporter(trial, budget, config.total_timesteps, pruning)
-    try:
-        summary = train(config, run_dir, quiet=True, on_log=reporter)
-    except optuna.TrialPruned as pruned:
-        trial.set_user_attr("note", f"pruned: {pruned}")
-        record_run(trial, reporter)
-        raise
-    except (ConfigError, ValueError) as error:
-        if isinstance(error, ConfigError) or not reporter.rows:
-            # a policy that does not fit the env, or game parameters the game refuses
-            # together: found while the run is built, before its first update
-            trial.set_user_attr("note", f"invalid: {error}")
-            raise optuna.TrialPruned(f"invalid combination: {error}") from None
-        fail_trial(trial, reporter, error)
-        raise
-    except RuntimeError as error:  # e.g. a run that diverged to NaN: this trial fails, the
-        fail_trial(trial, reporter, error)  # study goes on (optimize's catch)
-        raise
-    record_run(trial, reporter)
-    score = reporter.score()
+    trial_dir = out / "trials" / f"trial-{trial.number:04d}"
+    scores: list[float] = []
+    reporters: list[ScoreReporter] = []
+    cut = False
+    for part in range(seeds):  # seeds config.seed, config.seed + 1, ...
+        run_config = dataclasses.replace(config, seed=config.seed + part)
+        run_dir = trial_dir if seeds == 1 else trial_dir / f"seed{run_config.seed}"
+        reporter = ScoreReporter(trial, budget, config.total_timesteps, pruning, part, seeds,
+                                 tuple(scores))
+        reporters.append(reporter)
+        try:
+            summary = train(run_config, run_dir, quiet=True, on_log=reporter)
+        except optuna.TrialPruned as pruned:
+            trial.set_user_attr("note", f"pruned: {pruned}")
+            record_runs(trial, reporters)
+            raise
+        except (ConfigError, ValueError) as error:
+            if isinstance(error, ConfigError) or not reporter.rows:
+                # a policy that does not fit the env, or game parameters the game refuses
+                # together: found while the run is built, before its first update
+                trial.set_user_attr("note", f"invalid: {error}")
+                raise optuna.TrialPruned(f"invalid combination: {error}") from None
+            fail_trial(trial, reporters, error)
+            raise
+        except RuntimeError as error:  # e.g. a run that diverged to NaN: this trial fails,
+            fail_trial(trial, reporters, error)  # the study goes on (optimize's catch)
+            raise
+        scores.append(reporter.score())
+        cut = cut or summary["global_step"] < config.total_timesteps
+    record_runs(trial, reporters)
+    if seeds > 1:
+        trial.set_user_attr("seed_scores", scores)
+    score = sum(scores) / len(scores)
     if not math.isfinite(score):
         trial.set_user_attr("note", "no episode ended within the budget")
         raise optuna.TrialPruned("no episode ended within the budget")
-    trial.set_user_attr("note", "cut by the budget" if summary["global_step"]
-                        < config.total_timesteps else "finished")
+    trial.set_user_attr("note", "cut by the budget" if cut else "finished")
     return score
 
 
-def fail_trial(trial, reporter: ScoreReporter, error: Exception) -> None:
+def fail_trial(trial, reporters: list[ScoreReporter], error: Exception) -> None:
     trial.set_user_attr("note", f"failed: {type(error).__name__}: {error}"[:500])
-    record_run(trial, reporter)
+    record_runs(trial, reporters)
 
 
-def record_run(trial, reporter: ScoreReporter) -> None:
-    if reporter.rows:
-        steps, wall_time, _ = reporter.rows[-1]
-        trial.set_user_attr("steps", steps)
-        trial.set_user_attr("train_seconds", round(wall_time, 2))
+def record_runs(trial, reporters: list[ScoreReporter]) -> None:
+    """The trial's steps (per run: each seed's run gets the same budget) and its training
+    seconds (all its runs together)."""
+    ran = [reporter.rows[-1] for reporter in reporters if reporter.rows]
+    if ran:
+        trial.set_user_attr("steps", max(steps for steps, _, _ in ran))
+        trial.set_user_attr("train_seconds", round(sum(wall_time for _, wall_time, _ in ran), 2))
 
 
 # ---- the study ----
@@ -460,6 +484,7 @@ class SweepSettings:
     threads: int | None = None
     pruner: str = "median"
     prune_after: int = 33  # percent of the budget before a trial may be pruned
+    seeds: int = 1  # runs per trial, seeds config.seed, config.seed + 1, ...; value: their mean
     sampler_seed: int | None = None
     heartbeat_seconds: int = 60
     grace_seconds: int = 180
@@ -482,6 +507,7 @@ class SweepSettings:
             "env_id": base.env_id,
             "budget_minutes": self.budget.minutes,
             "budget_steps": self.budget.steps,
+            "seeds_per_trial": self.seeds,
             "torch_threads": base.torch_threads if self.threads is None else self.threads,
             "num_threads": base.num_threads if self.threads is None else self.threads,
             "search_space": {key: dimension.describe() for key, dimension in space.items()},
@@ -506,6 +532,8 @@ def sweep(settings: SweepSettings, log: Callable[[str], None] = print) -> dict[s
                           f"got {settings.prune_after}")
     if settings.sampler_seed is not None and not 0 <= settings.sampler_seed < 2**32:
         raise ConfigError(f"--sampler-seed must be in [0, 2**32), got {settings.sampler_seed}")
+    if settings.seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {settings.seeds}")
     if settings.threads is not None and settings.threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {settings.threads}")
     space = load_search_space(settings.env, settings.config_file)
@@ -533,7 +561,7 @@ def sweep(settings: SweepSettings, log: Callable[[str], None] = print) -> dict[s
 
     objective = lambda trial: run_trial(  # noqa: E731
         trial, settings.env, settings.config_file, space, settings.budget, settings.threads,
-        settings.out, settings.pruner != "none", train)
+        settings.out, settings.pruner != "none", train, settings.seeds)
     # Rounds of the trials still missing: a failed trial does not count, so another round
     # replaces it; a round in which every trial failed ends the sweep instead of looping.
     while remaining > 0:

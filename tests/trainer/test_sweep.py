@@ -251,6 +251,16 @@ def test_the_reporter_reports_the_score_so_far_once_per_percent_and_stops_at_the
     assert scores[51] == scores[100] == 8.0 == reporter.score()
 
 
+def test_the_second_run_of_a_two_seed_trial_reports_the_second_half_and_the_mean():
+    trial = FakeTrial()
+    second = ScoreReporter(trial, Budget(steps=1000), 1000, pruning=False, part=1, parts=2,
+                           earlier_scores=(10.0,))
+    second({"global_step": 500, "wall_time": 1.0, "score": 20.0})
+    # (1 + 0.5) / 2: up to 75%; 50% was the first run's last report
+    assert [step for _, step in trial.reports] == list(range(51, 76))
+    assert {value for value, _ in trial.reports} == {15.0}  # the mean of 10 and 20 so far
+
+
 def test_a_wall_time_budget_ends_the_run_before_an_update_that_would_overrun_it():
     reporter = ScoreReporter(FakeTrial(), Budget(minutes=1), total_timesteps=10**9, pruning=False)
     assert reporter({"global_step": 100, "wall_time": 10.0, "score": 1.0}) is False
@@ -312,6 +322,21 @@ def test_a_tiny_sweep_completes_writes_the_best_config_and_resumes(tiny_config, 
     assert len(resumed) == 5 and resumed[:3] == rows
     sweeps.sweep(settings_for(tiny_config, out, trials=5), log=lambda line: None)  # nothing left
     assert len(read_trials(out)) == 5
+
+
+def test_a_trial_of_two_seeds_trains_both_and_scores_their_mean(tiny_config, tmp_path):
+    from shoal.trainer.reference import final_score, read_curve
+
+    out = tmp_path / "sweep"
+    summary = sweeps.sweep(settings_for(tiny_config, out, trials=1, seeds=2), log=lambda line: None)
+    runs = [out / "trials" / "trial-0000" / f"seed{seed}" for seed in (0, 1)]
+    finals = [final_score(read_curve(run / "metrics.csv")) for run in runs]
+    assert finals[0] != finals[1]  # two seeds, two runs
+    assert summary["best_score"] == pytest.approx(sum(finals) / 2)
+    study = sweeps.load_study(settings_for(tiny_config, out, trials=1, seeds=2))
+    assert study.trials[0].user_attrs["seed_scores"] == pytest.approx(finals)
+    with pytest.raises(ConfigError, match="seeds_per_trial: the study's 2, this worker's 1"):
+        sweeps.sweep(settings_for(tiny_config, out, trials=2), log=lambda line: None)
 
 
 def test_a_study_refuses_a_worker_with_another_budget_or_space(tiny_config, tmp_path):
