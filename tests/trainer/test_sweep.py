@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import tomllib
+import warnings
 from pathlib import Path
 
 import pytest
@@ -430,8 +431,10 @@ def test_a_trial_whose_worker_died_is_noticed_by_its_heartbeat_and_run_again(tin
                  log=lambda line: None)
     study = sweeps.load_study(settings)
     assert study.trials[orphan.number].state == optuna.trial.TrialState.FAIL
-    retries = [trial for trial in study.trials if optuna.storages.RetryHeartbeatStaleTrialCallback
-               .retried_trial_number(trial) == orphan.number]
+    with warnings.catch_warnings():  # retried_trial_number is marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retries = [trial for trial in study.trials if optuna.storages
+                   .RetryHeartbeatStaleTrialCallback.retried_trial_number(trial) == orphan.number]
     assert len(retries) == 1 and retries[0].state == optuna.trial.TrialState.COMPLETE
     assert retries[0].params["learning_rate"] == orphan.params["learning_rate"]
 
