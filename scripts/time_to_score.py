@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from shoal.trainer.reference import (
-    REFERENCE_ROOT, available_references, final_score, holds_from, load_reference,
+    REFERENCE_ROOT, available_references, final_score, holds_from, load_reference, time_to_score,
 )
 
 
@@ -34,31 +34,38 @@ def millions(value: float) -> str:
     return "never" if math.isinf(value) else f"{value / 1e6:.2f}M"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", type=Path, required=True, help="the references before")
     parser.add_argument("--after", type=Path, default=REFERENCE_ROOT,
                         help="the references after (default: the shipped ones)")
     parser.add_argument("--fraction", type=float, default=0.9,
                         help="the target as a share of BEFORE's mean final score (default 0.9)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if not 0 < args.fraction <= 1:
         parser.error(f"--fraction must be in (0, 1], got {args.fraction}")
+    envs = {name: set(available_references(root)) for name, root in
+            (("--before", args.before), ("--after", args.after))}
+    for option, found in envs.items():
+        if not found:
+            parser.error(f"{option} {getattr(args, option[2:])} holds no references "
+                         "(<env>/summary.json, as scripts/run_reference.py writes them)")
+    if not envs["--before"] & envs["--after"]:
+        parser.error("--before and --after share no env")
 
     print(f"| env | target ({args.fraction:.0%} of before) | before: s per seed | median s | "
           "median steps | steps/s | after: s per seed | median s | median steps | steps/s | "
           "speed-up (s) | final score before -> after |")
     print("|---|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---|")
-    for env in sorted(set(available_references(args.before)) & set(available_references(args.after))):
+    for env in sorted(envs["--before"] & envs["--after"]):
         references = {"before": load_reference(env, args.before),
                       "after": load_reference(env, args.after)}
         curves = {name: list(reference.runs.values()) for name, reference in references.items()}
         target = args.fraction * float(np.mean([final_score(curve) for curve in curves["before"]]))
         cells, medians = [], {}
         for name, runs in curves.items():
+            times = [time_to_score(curve, target) for curve in runs]
             rows = [holds_from(curve, target) for curve in runs]
-            times = [math.inf if row is None else float(curve.wall_times[row])
-                     for curve, row in zip(runs, rows)]
             steps = [math.inf if row is None else float(curve.steps[row])
                      for curve, row in zip(runs, rows)]
             rates = [curve.steps[-1] / curve.wall_times[-1] for curve in runs]

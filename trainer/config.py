@@ -270,12 +270,15 @@ def field_types() -> dict[str, type]:
 
 
 def check_keys(values: dict[str, Any], source: str) -> None:
-    known = field_types()
     for key in values:
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
-            hint = f"; did you mean {' or '.join(close)}?" if close else ""
-            raise ConfigError(f"unknown config key {key!r} from {source}{hint}")
+        if key not in field_types():
+            raise ConfigError(f"unknown config key {key!r} from {source}{close_keys_hint(key)}")
+
+
+def close_keys_hint(key: str) -> str:
+    """'; did you mean X or Y?' for the schema's keys closest to an unknown key, or ''."""
+    close = difflib.get_close_matches(key, field_types(), n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(close)}?" if close else ""
 
 
 def coerce_layer(layer: dict[str, Any], source: str) -> dict[str, Any]:
@@ -293,16 +296,24 @@ def coerce_layer(layer: dict[str, Any], source: str) -> dict[str, Any]:
 
 def coerce(key: str, value: Any, expected: type, source: str) -> Any:
     """`value` as type `expected`, or a ConfigError naming key, expected type and what came."""
+    converted = as_type(value, expected)
+    if converted is None:
+        raise ConfigError(
+            f"config key {key!r} from {source} must be {expected.__name__}, "
+            f"got {type(value).__name__} {value!r}"
+        )
+    return converted
+
+
+def as_type(value: Any, expected: type) -> Any:
+    """`value` as type `expected` (an int with no fraction for a float key, a float with no
+    fraction for an int key: 5e6 from the command line is a float literal in TOML), or None
+    if it is not one."""
     if expected is int and isinstance(value, float) and value.is_integer():
-        return int(value)  # 5e6 from the command line is a float literal in TOML
+        return int(value)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if type(value) is expected:
-        return value
-    raise ConfigError(
-        f"config key {key!r} from {source} must be {expected.__name__}, "
-        f"got {type(value).__name__} {value!r}"
-    )
+    return value if type(value) is expected else None
 
 
 def coerce_env_table(table: Any, source: str) -> dict[str, Any]:

@@ -54,9 +54,9 @@ optuna is imported only by the functions that search (pip install 'shoal[sweep]'
 
 from __future__ import annotations
 
+import collections
 import csv
 import dataclasses
-import difflib
 import io
 import json
 import math
@@ -71,8 +71,8 @@ from typing import Any
 
 from shoal._ext.files import replacing, write_text_atomically
 from shoal.trainer.config import (
-    SWEEP_TABLE, Config, ConfigError, check_limits, env_config_file, field_types, load_config,
-    read_toml, resolve_env, to_toml,
+    SWEEP_TABLE, Config, ConfigError, as_type, check_limits, close_keys_hint, env_config_file,
+    field_types, load_config, read_toml, resolve_env, settings_of, to_toml, toml_value,
 )
 
 #: Settings a search may not vary: the run's identity and resources, and where it logs.
@@ -204,9 +204,7 @@ def parse_dimension(key: str, spec: Any, source: str) -> Dimension:
         if key in NOT_SEARCHABLE:
             raise ConfigError(f"{where}: {key} cannot be searched: {NOT_SEARCHABLE[key]}")
         if key not in types:
-            close = difflib.get_close_matches(key, types, n=3, cutoff=0.6)
-            hint = f"; did you mean {' or '.join(close)}?" if close else ""
-            raise ConfigError(f"{where}: unknown config key {key!r}{hint}")
+            raise ConfigError(f"{where}: unknown config key {key!r}{close_keys_hint(key)}")
     if not isinstance(spec, dict):
         raise ConfigError(f"{where} must be a table like {{ distribution = \"uniform\", low = "
                           f"0.9, high = 0.99 }}, got {spec!r}")
@@ -263,14 +261,11 @@ def parse_dimension(key: str, spec: Any, source: str) -> Dimension:
 
 
 def bound(where: str, name: str, value: Any, kind: type) -> Any:
-    """value as `kind` (an int for a float is fine, 5e3 for an int is fine), or an error."""
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if kind is int and isinstance(value, float) and value.is_integer():
-        return int(value)
-    if type(value) is not kind or (kind is float and not math.isfinite(value)):
+    """value as `kind`, converted as config values are (config.as_type), or an error."""
+    converted = as_type(value, kind)
+    if converted is None or (kind is float and not math.isfinite(converted)):
         raise ConfigError(f"{where}: {name} must be a finite {kind.__name__}, got {value!r}")
-    return value
+    return converted
 
 
 def check_space_against(space: SearchSpace, base: Config, budget: Budget) -> None:
@@ -338,7 +333,7 @@ def trial_overrides(values: dict[str, Any], budget: Budget, threads: int | None)
     if budget.steps is not None:
         overrides += ["--total-timesteps", str(budget.steps)]
     for key, value in values.items():
-        overrides += [f"--{key}", to_toml({"value": value}).split(" = ", 1)[1].strip()]
+        overrides += [f"--{key}", toml_value(value, key)]
     return overrides
 
 
@@ -508,8 +503,8 @@ class SweepSettings:
             "budget_minutes": self.budget.minutes,
             "budget_steps": self.budget.steps,
             "seeds_per_trial": self.seeds,
-            "torch_threads": base.torch_threads if self.threads is None else self.threads,
-            "num_threads": base.num_threads if self.threads is None else self.threads,
+            "torch_threads": base.torch_threads,  # base holds --threads already
+            "num_threads": base.num_threads,
             "search_space": {key: dimension.describe() for key, dimension in space.items()},
             # every setting the trials start from: the env's file, --config, the fixed ones
             "base_config": {key: value for key, value in base.to_dict().items()
@@ -553,7 +548,7 @@ def sweep(settings: SweepSettings, log: Callable[[str], None] = print) -> dict[s
         f"finished, budget {settings.budget.describe()} per trial, storage {settings.storage_url}")
 
     def after_trial(study, trial) -> None:
-        write_results(study, settings, base)
+        write_results(study, settings)
         value = "-" if trial.value is None else f"{trial.value:.4g}"
         log(f"  trial {trial.number}: {trial.state.name.lower()}, score {value}"
             f" ({trial.user_attrs.get('note', '')}); best so far "
@@ -579,7 +574,7 @@ def sweep(settings: SweepSettings, log: Callable[[str], None] = print) -> dict[s
                 f"{settings.out / 'trials.csv'}); stopping")
             break
         remaining = settings.trials - len(study.get_trials(deepcopy=False, states=finished_states))
-    write_results(study, settings, base)
+    write_results(study, settings)
     write_plots(study, settings.out, log)
     return summarize(study)
 
@@ -735,7 +730,7 @@ def best_value(study) -> str:
         return "none yet"
 
 
-def write_results(study, settings: SweepSettings, base: Config) -> None:
+def write_results(study, settings: SweepSettings) -> None:
     """OUT/trials.csv and OUT/best.toml, each written atomically (several workers may)."""
     trials = study.get_trials(deepcopy=False)
     write_text_atomically(settings.out / "trials.csv", trials_csv(trials))
@@ -746,8 +741,13 @@ def write_results(study, settings: SweepSettings, base: Config) -> None:
     write_text_atomically(settings.out / "best.toml", best_config_text(study, best, settings))
 
 
+def searched_keys(trials) -> list[str]:
+    """The searched keys of these trials, sorted: the columns of the trial tables."""
+    return sorted({key for trial in trials for key in trial.user_attrs.get("config", {})})
+
+
 def trials_csv(trials) -> str:
-    keys = sorted({key for trial in trials for key in trial.user_attrs.get("config", {})})
+    keys = searched_keys(trials)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["trial", "state", "score", "train_seconds", "steps", "note", "baseline",
@@ -768,8 +768,7 @@ def best_config_text(study, best, settings: SweepSettings) -> str:
     file (its --config file, and total_timesteps of a step budget) with the best values."""
     values: dict[str, Any] = {}
     if settings.config_file is not None:
-        values.update({key: value for key, value in read_toml(settings.config_file).items()
-                       if key != SWEEP_TABLE})
+        values.update(settings_of(read_toml(settings.config_file)))
     identity = study.user_attrs.get("identity", {})
     if settings.threads is not None:
         values.update(torch_threads=settings.threads, num_threads=settings.threads)
@@ -833,11 +832,9 @@ def write_plots(study, out: Path, log: Callable[[str], None]) -> None:
 
 
 def summarize(study) -> dict[str, Any]:
-    trials = study.get_trials(deepcopy=False)
-    counts = {}
-    for trial in trials:
-        counts[trial.state.name.lower()] = counts.get(trial.state.name.lower(), 0) + 1
-    summary: dict[str, Any] = {"study": study.study_name, "trials": counts}
+    counts = collections.Counter(trial.state.name.lower()
+                                 for trial in study.get_trials(deepcopy=False))
+    summary: dict[str, Any] = {"study": study.study_name, "trials": dict(counts)}
     try:
         best = study.best_trial
     except ValueError:
@@ -857,7 +854,7 @@ def trials_table(study, top: int = 10) -> str:
     complete.sort(key=lambda trial: trial.value, reverse=True)
     if not complete:
         return "  no complete trial yet"
-    keys = sorted({key for trial in complete for key in trial.user_attrs.get("config", {})})
+    keys = searched_keys(complete)
     header = ["trial", "score", "seconds", *keys]
     rows = [[f"{trial.number}{' (baseline)' if trial.user_attrs.get('baseline') else ''}",
              f"{trial.value:.4g}",

@@ -307,6 +307,22 @@ def test_docs_page_and_plots_are_made_from_the_references(tmp_path, capsys):
     assert make_docs.main([*args, "--check"]) == 1
 
 
+def test_time_to_score_script_compares_two_sets_of_references(tmp_path, capsys):
+    compare_times = load_script("time_to_score")
+    fake_reference(tmp_path / "before", tmp_path / "runs-before")  # final score 19.5
+    fake_reference(tmp_path / "after", tmp_path / "runs-after", offsets=(3.0, 4.0, 5.0))
+    compare_times.main(["--before", str(tmp_path / "before"), "--after", str(tmp_path / "after")])
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| snake"))
+    # Target 0.9 x 19.5 = 17.55: held from steps 1900/1800/1700 before (1.9/1.8/1.7 s, median
+    # 1.8 s), from 1500/1400/1300 after (median 1.4 s): 1.29x.
+    assert row.startswith("| snake | 17.55 | 2 / 2 / 2 | 2 |")
+    assert "| 2 / 1 / 1 | 1 |" in row and "| 1.29x |" in row
+    assert row.endswith("| 19.5 -> 23.5 |")
+    with pytest.raises(SystemExit) as exit_:
+        compare_times.main(["--before", str(tmp_path / "nothing-here")])
+    assert exit_.value.code == 2 and "--before" in capsys.readouterr().err
+
+
 def test_the_shipped_docs_page_matches_the_shipped_references():
     assert load_script("make_reference_docs").main(["--check"]) == 0
 
