@@ -674,7 +674,7 @@ def open_storage(settings: SweepSettings, optuna):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
-                return optuna.storages.RDBStorage(
+                storage = optuna.storages.RDBStorage(
                     settings.storage_url,
                     # SQLite: wait up to a minute for another worker's write lock, not fail.
                     engine_kwargs={"connect_args": {"timeout": 60}}
@@ -684,6 +684,9 @@ def open_storage(settings: SweepSettings, optuna):
                     heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
                         max_retry=1),
                 )
+            if storage.engine.name == "sqlite":
+                lock_sqlite_at_begin(storage.engine)
+            return storage
         except sqlalchemy.exc.DBAPIError as error:
             if attempt == STORAGE_ATTEMPTS - 1:
                 raise ConfigError(f"--storage {settings.storage_url}: cannot open it: "
@@ -694,6 +697,27 @@ def open_storage(settings: SweepSettings, optuna):
                               "like sqlite:///study.db or postgresql://user@host/db, with "
                               "its driver installed)") from None
     raise AssertionError("unreachable")
+
+
+def lock_sqlite_at_begin(engine) -> None:
+    """Make every SQLite transaction take the database's write lock when it begins.
+
+    Python's sqlite3 driver starts a transaction only at the first write, and SQLite has no
+    SELECT ... FOR UPDATE, so the row lock Optuna asks for when a worker claims a waiting trial
+    (a queued baseline, a trial re-run after its worker died) does nothing: two workers can both
+    read the trial as waiting and both run it. BEGIN IMMEDIATE serialises each read-then-write
+    step across workers; the others wait on the lock (the 60 s timeout above)."""
+    import sqlalchemy
+
+    def driver_leaves_transactions_to_us(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+
+    def begin_with_the_write_lock(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    sqlalchemy.event.listen(engine, "connect", driver_leaves_transactions_to_us)
+    sqlalchemy.event.listen(engine, "begin", begin_with_the_write_lock)
+    engine.dispose()  # pooled connections opened before the hooks would skip them
 
 
 def enqueue_base(study, space: SearchSpace, base: Config) -> str:

@@ -462,6 +462,55 @@ def test_two_worker_processes_share_one_sqlite_study(tiny_config, tmp_path):
     assert len(read_trials(out)) == len(trials)
 
 
+#: A worker that opens the study's storage as shoal sweep does, waits for the start signal and
+#: claims trials as fast as it can, printing each one's number.
+CLAIMING_WORKER = """
+import sys, time, warnings
+from pathlib import Path
+import optuna
+from shoal.trainer.sweep import Budget, SweepSettings, open_storage
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+warnings.simplefilter("ignore")
+out, claims = Path(sys.argv[1]), int(sys.argv[2])
+settings = SweepSettings(env="snake", trials=1, budget=Budget(steps=1), out=out)
+study = optuna.load_study(study_name="race", storage=open_storage(settings, optuna))
+(out / f"ready-{sys.argv[3]}").touch()
+while not (out / "go").exists():
+    time.sleep(0.001)
+print(*(study.ask().number for _ in range(claims)))
+"""
+
+
+def test_two_workers_never_claim_the_same_waiting_trial(tmp_path):
+    # Waiting trials (a queued baseline, a heartbeat re-run) are claimed by reading the trial
+    # and then marking it running; on SQLite that pair must be atomic across processes.
+    settings = SweepSettings(env="snake", trials=1, budget=Budget(steps=1), out=tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study = optuna.create_study(study_name="race", storage=sweeps.open_storage(settings, optuna))
+    waiting = 150
+    for number in range(waiting):
+        study.enqueue_trial({"x": number})
+    workers = [subprocess.Popen([sys.executable, "-c", CLAIMING_WORKER, str(tmp_path), "100",
+                                 str(worker)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+               for worker in range(2)]
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("ready-*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (tmp_path / "go").touch()  # both start claiming at once
+    claimed = []
+    for worker in workers:
+        output, errors = worker.communicate(timeout=120)
+        assert worker.returncode == 0, errors
+        claimed += [int(number) for number in output.split()]
+    assert len(claimed) == 200
+    assert len(set(claimed)) == 200, "a trial was claimed by both workers"
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    assert sorted(trial.number for trial in running) == sorted(claimed)
+
+
+
 # ---- the command line ----
 
 
