@@ -48,7 +48,8 @@ def test_resolution_order_default_then_env_file_then_config_file_then_command_li
     default = load_config("snake", overrides=[])
     assert default.policy == "grid"  # snake.toml overrides default.toml's "mlp"
     assert default.env["width"] == 16  # from snake.toml's [env] table
-    assert default.gamma == tomllib.loads((CONFIG_DIR / "default.toml").read_text())["gamma"]
+    # a key snake.toml leaves alone comes from default.toml
+    assert default.gae_lambda == tomllib.loads((CONFIG_DIR / "default.toml").read_text())["gae_lambda"]
 
     user = tmp_path / "user.toml"
     user.write_text('gamma = 0.9\nhidden_size = 64\n[env]\nwidth = 7\n')

@@ -34,6 +34,7 @@ num_envs = 32
 horizon = 16
 minibatch_size = 256
 total_timesteps = 2048
+gamma = 0.95
 hidden_size = 16
 channels = 4
 torch_threads = 1
@@ -200,10 +201,12 @@ def test_the_baseline_is_skipped_with_a_reason_when_the_config_lies_outside_the_
     study = QueueingStudy()
     queued = study.queued
     space = parse_search_space(tomllib.loads(TINY_CONFIG)["sweep"], "t")
-    inside = load_config("snake", overrides=["--minibatch-size", "256", "--env.vision", "2"])
+    inside = load_config("snake", overrides=["--minibatch-size", "256", "--env.vision", "2",
+                                              "--gamma", "0.95"])
     assert sweeps.enqueue_base(study, space, inside) == ""
     assert queued[0]["log2(minibatch_size)"] == 8 and queued[0]["env.vision"] == 2
-    outside = load_config("snake", overrides=["--minibatch-size", "1024", "--env.vision", "2"])
+    outside = load_config("snake", overrides=["--minibatch-size", "1024", "--env.vision", "2",
+                                               "--gamma", "0.95"])
     assert "minibatch_size = 1024 lies outside" in sweeps.enqueue_base(study, space, outside)
     assert len(queued) == 1
 
