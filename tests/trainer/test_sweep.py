@@ -513,7 +513,6 @@ def test_two_workers_never_claim_the_same_waiting_trial(tmp_path):
     assert sorted(trial.number for trial in running) == sorted(claimed)
 
 
-
 # ---- the command line ----
 
 
