@@ -169,14 +169,14 @@ SWEEP_RECORDS = Path(__file__).resolve().parents[2] / "docs" / "sweep"
 
 @pytest.mark.parametrize("space_file", sorted(path.name for path in
                                               SWEEP_RECORDS.glob("*-space.toml")))
-def test_every_space_file_docs_sweep_names_is_valid_and_holds_the_shipped_config(space_file):
+def test_every_space_file_in_docs_sweep_is_valid_and_holds_the_shipped_config(space_file):
     # docs/sweep.md gives these as --config FILE for a re-run of its sweeps; each says the
     # env's shipped config lies inside, so the sweep measures it as its baseline.
-    env = space_file.split("-")[0]
+    env = space_file.split("-")[0]  # breakout-10min-space.toml: breakout
     path = SWEEP_RECORDS / space_file
-    space = load_search_space(env, path)
-    check_space_against(space, load_config(env, path), Budget(minutes=1))
-    assert sweeps.enqueue_base(QueueingStudy(), space, load_config(env, path)) == ""
+    space, shipped = load_search_space(env, path), load_config(env, path)
+    check_space_against(space, shipped, Budget(minutes=1))
+    assert sweeps.enqueue_base(QueueingStudy(), space, shipped) == ""
 
 
 def test_a_config_files_sweep_table_replaces_the_envs_and_training_ignores_it(
