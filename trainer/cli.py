@@ -32,9 +32,10 @@ setting, a bad value, a missing checkpoint or a missing reference prints one lin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -81,7 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", type=Path, help="a TOML file overriding the env's settings")
     train.add_argument("--run-dir", type=Path,
                        help="where config.toml, metrics.csv and checkpoints/ go "
-                            "(default: runs/<env>-<YYYYmmdd-HHMMSS>)")
+                            "(default: a new runs/<env>-<YYYYmmdd-HHMMSS>); one that holds a "
+                            "run is refused")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace the run already in --run-dir (its config.toml, "
+                            "metrics.csv and checkpoints are deleted)")
     train.add_argument("--resume", type=Path, metavar="RUN_DIR",
                        help="continue the run in RUN_DIR from its checkpoints/latest.pt, with "
                             "its own settings (no --config or --key value); a resumed CPU run "
@@ -147,7 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
                            help="the run's seed (default: the reference's first seed)")
     reproduce.add_argument("--run-dir", type=Path,
                            help="where the run and reproduce.png go "
-                                "(default: runs/<env>-reproduce-<YYYYmmdd-HHMMSS>)")
+                                "(default: a new runs/<env>-reproduce-<YYYYmmdd-HHMMSS>); one "
+                                "that holds a run is refused")
+    reproduce.add_argument("--overwrite", action="store_true",
+                           help="replace the run already in --run-dir")
     reproduce.add_argument("--total-timesteps", metavar="N",
                            help="train for N steps instead of the reference's and compare on "
                                 "the steps both runs reach")
@@ -252,12 +260,31 @@ def run_train(args: argparse.Namespace, overrides: list[str]) -> int:
     if args.resume is not None:
         return run_resume(args, overrides, env_id)
     config = load_config(args.env, args.config, overrides)
-    run_dir = args.run_dir or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
     from shoal.trainer.ppo import train  # torch only from here on
 
-    report_training(train(config, run_dir), run_dir)
+    with run_dir_for(args.run_dir, name) as run_dir:
+        summary = train(config, run_dir, overwrite=args.overwrite)
+    report_training(summary, run_dir)
     return 0
+
+
+@contextlib.contextmanager
+def run_dir_for(run_dir: Path | None, default_name: str) -> Iterator[Path]:
+    """The user's --run-dir, or a new default one (trainer/run_dirs.py), which is removed
+    again if the run fails before writing anything into it."""
+    if run_dir is not None:
+        yield run_dir
+        return
+    from shoal.trainer.run_dirs import new_run_dir
+
+    created = new_run_dir("runs", default_name)
+    try:
+        yield created
+    except BaseException:
+        with contextlib.suppress(OSError):
+            created.rmdir()  # only if still empty
+        raise
 
 
 def run_resume(args: argparse.Namespace, overrides: list[str], env_id: str) -> int:
@@ -484,13 +511,11 @@ def run_reproduce(args: argparse.Namespace) -> int:
     if args.total_timesteps is not None:
         overrides += ["--total-timesteps", args.total_timesteps]
     config = load_config(args.env, reference.config_file, overrides)
-    run_dir = args.run_dir or (
-        Path("runs") / f"{reference.name}-reproduce-{time.strftime('%Y%m%d-%H%M%S')}"
-    )
 
     from shoal.trainer.ppo import train  # torch only from here on
 
-    train(config, run_dir)
+    with run_dir_for(args.run_dir, f"{reference.name}-reproduce") as run_dir:
+        train(config, run_dir, overwrite=args.overwrite)
     run = references.read_curve(Path(run_dir) / "metrics.csv")
     comparison = references.compare(reference, run, seed)
     print(references.describe(comparison, reference))

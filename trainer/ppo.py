@@ -63,6 +63,7 @@ from shoal.trainer.distributed import Distributed, rank_device, setup_distribute
 from shoal._ext.files import write_text_atomically
 from shoal.trainer.optimizers import make_optimizer
 from shoal.trainer.policies import ActorCritic, count_parameters, make_policy, resolve_precision
+from shoal.trainer.run_dirs import check_run_dir_free, claim_run_dir
 
 #: Columns of metrics.csv, one row per log.
 METRIC_COLUMNS = (
@@ -81,6 +82,7 @@ def train(
     resume: dict[str, Any] | None = None,
     stop_after_updates: int | None = None,
     on_log: Callable[[dict[str, float]], bool] | None = None,
+    overwrite: bool = False,
 ) -> dict[str, float]:
     """Train a policy with PPO as `config` says; write config.toml, metrics.csv and
     checkpoints/ under `run_dir`. Returns the last metrics row and the run's mean SPS.
@@ -102,6 +104,8 @@ def train(
         raise ConfigError("--resume continues single-process runs only; a distributed run's "
                           "checkpoint holds rank 0's envs alone")
     try:
+        if resume is None and distributed.is_main:
+            check_run_dir_free(run_dir, overwrite)  # before anything is built
         return train_process(config, Path(run_dir), quiet, resume, stop_after_updates, distributed,
                              on_log)
     finally:
@@ -138,7 +142,8 @@ def train_process(
         # updates, so DDP need not broadcast them on every call.
         trainee = nn.parallel.DistributedDataParallel(policy, broadcast_buffers=False)
     if distributed.is_main:  # created only once the settings proved good
-        run_dir.mkdir(parents=True, exist_ok=True)
+        if resume is None:
+            claim_run_dir(run_dir)  # exclusive: a run started at once into it fails here
         save_config(config, run_dir / "config.toml")
 
     # ---- storage: [segments, horizon], segment i is env row i ----

@@ -447,6 +447,7 @@ def make_reference(
     runs/reference-<env>), then write the reference under root/<env>/ and return its summary.
     An older reference of the env is replaced only once every seed has finished."""
     from shoal.trainer.ppo import train  # torch only from here on
+    from shoal.trainer.run_dirs import check_run_dir_free
 
     name, _ = resolve_env(env)
     seeds = [int(seed) for seed in seeds]
@@ -458,6 +459,8 @@ def make_reference(
     configs = [load_config(env, overrides=["--display", "none", *overrides, "--seed", str(seed)])
                for seed in seeds]
     runs_dir = Path(runs_dir) if runs_dir is not None else Path("runs") / f"reference-{name}"
+    for seed in seeds:  # refused before the first run, not after hours of training
+        check_run_dir_free(runs_dir / f"seed{seed}")
     results = {}
     for number, (seed, config) in enumerate(zip(seeds, configs), 1):
         run_dir = runs_dir / f"seed{seed}"
