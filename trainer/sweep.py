@@ -612,7 +612,11 @@ def open_study(settings: SweepSettings, identity: dict[str, Any], space: SearchS
         study = optuna.load_study(study_name=settings.study_name, storage=storage,
                                   pruner=pruner, sampler=sampler)
         created = False
+    skipped = None
     if created:  # only the worker that made the study writes what it is
+        # The baseline first: a worker that joins sees the identity only after it, so it
+        # never finds the study without one and queues a second.
+        skipped = enqueue_base(study, space, base)
         study.set_user_attr("identity", identity)
     stored = wait_for_identity(study)
     differences = identity_differences(stored, json.loads(json.dumps(identity)))
@@ -622,10 +626,10 @@ def open_study(settings: SweepSettings, identity: dict[str, Any], space: SearchS
             f"settings than this worker's ({'; '.join(differences)}): their scores would not "
             "compare; name a new study with --study"
         )
-    if created or not has_baseline(study, optuna):  # e.g. the baseline was interrupted
+    if not created and not has_baseline(study, optuna):  # e.g. the baseline was interrupted
         skipped = enqueue_base(study, space, base)
-        if skipped:
-            log(f"  no baseline trial: {skipped}")
+    if skipped:
+        log(f"  no baseline trial: {skipped}")
     return study
 
 
