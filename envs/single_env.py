@@ -16,7 +16,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 
 from shoal.game import Game
-from shoal.vector_env import RENDER_MODES, ResetNeeded, ShoalVectorEnv, check_actions
+from shoal.validation import check_options, check_seed
+from shoal.vector_env import RENDER_MODES, SEED_LIMIT, ResetNeeded, ShoalVectorEnv, check_actions
 
 
 #: Arguments of the vector env that a single env does not take (gymnasium.make consumes
@@ -67,13 +68,15 @@ class ShoalEnv(gymnasium.Env):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-            raise TypeError(f"seed must be None or an int, got {type(seed).__name__}")
+        # Checked here, before Gymnasium's own seeding raises its gymnasium.error.Error, so
+        # that a bad seed is the same ValueError / TypeError as in the vector env.
+        seed = check_seed(seed, SEED_LIMIT)
+        options = check_options(options)
         if options:
             raise ValueError(
                 f"options are not used by {type(self).__name__}, got keys {sorted(options)}"
             )
-        super().reset(seed=None if seed is None else int(seed))
+        super().reset(seed=seed)
         observations, infos = self._rows.reset(seed=seed)
         self._episode_over = False
         return observations[0].copy(), self._row_info(infos)

@@ -5,6 +5,7 @@ cores can trust what they are given."""
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,28 @@ def check_bool(name: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a bool, got {_describe(value)}")
     return bool(value)
+
+
+def check_options(options: Any) -> dict[str, Any]:
+    """reset()'s options as a new dict: None is empty, anything but a mapping is refused."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise TypeError(f"options must be None or a dict, got {_describe(options)}")
+    return dict(options)
+
+
+def check_seed(seed: Any, limit: int) -> int | None:
+    """A reset seed: None, or an int in [0, limit - 1]. A 0-d numpy array is refused with a
+    hint (it is not an int, though it holds one)."""
+    if seed is None:
+        return None
+    if isinstance(seed, np.ndarray):
+        raise TypeError(f"seed must be None or an int, got a numpy array of shape {seed.shape}: "
+                        "pass int(seed)")
+    if isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer)):
+        raise TypeError(f"seed must be None or an int, got {_describe(seed)}")
+    return check_int("seed", seed, 0, limit - 1)
 
 
 def check_choice(name: str, value: Any, choices: Any) -> Any:

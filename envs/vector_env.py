@@ -32,7 +32,7 @@ from shoal._ext.core import (
 )
 from shoal.game import Game
 from shoal.render.scene import Scene, SceneView
-from shoal.validation import check_bool, check_int
+from shoal.validation import check_bool, check_int, check_options
 
 # Codes of the autoreset modes in the native loop (cython_ext/core.pxd, AutoresetCode).
 AUTORESET_CODES = {
@@ -278,7 +278,7 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         self._check_open()
         row_mask = None
-        options = dict(options or {})
+        options = check_options(options)
         if "reset_mask" in options:
             row_mask = self._check_reset_mask(options.pop("reset_mask"))
         if options:

@@ -224,3 +224,30 @@ def test_core_binds_only_exact_contiguous_arrays():
     with pytest.raises(ValueError, match="rewards must have dtype float32"):
         core.bind(*bad_rewards)
     envs.step(np.zeros(64, np.int64))  # the env is untouched by the refused calls
+
+
+@pytest.mark.parametrize(
+    "seed, error, message",
+    [
+        (-1, ValueError, "seed must be in"),
+        (2**70, ValueError, "seed must be in"),
+        ("a", TypeError, "seed must be None or an int, got 'a'"),
+        (np.array(3), TypeError, "pass int"),
+    ],
+)
+def test_single_env_bad_seeds_are_the_vector_envs_errors(single_env_id, seed, error, message):
+    """Checked before Gymnasium's own seeding, which would raise gymnasium.error.Error."""
+    env = gymnasium.make(single_env_id)
+    with pytest.raises(error, match=message):
+        env.reset(seed=seed)
+    first, _ = env.reset(seed=5)  # a rejected call leaves the env as good as new
+    again, _ = gymnasium.make(single_env_id).reset(seed=5)
+    np.testing.assert_array_equal(first, again)
+
+
+def test_options_that_are_not_a_dict_are_named(env_id):
+    with pytest.raises(TypeError, match="options must be None or a dict, got 'abc'"):
+        make_small_vec(env_id).reset(options="abc")
+    if gymnasium.spec(env_id).entry_point != shoal.VECTOR_ONLY_ENTRY_POINT:
+        with pytest.raises(TypeError, match="options must be None or a dict"):
+            gymnasium.make(env_id).reset(options="abc")
