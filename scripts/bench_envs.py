@@ -29,7 +29,7 @@ import numpy as np
 import shoal
 from shoal._ext.core import openmp_available
 from shoal._ext.files import write_text_atomically
-from shoal.trainer.bench import bench_env, cpu_model
+from shoal.trainer.bench import bench_env, cpu_capability, cpu_model
 
 
 def main() -> None:
@@ -64,6 +64,7 @@ def main() -> None:
 
     machine = {
         "cpu": cpu_model(),
+        "cpu_capability": cpu_capability(),
         "logical_cpus": os.cpu_count(),
         "python": platform.python_version(),
         "numpy": np.__version__,

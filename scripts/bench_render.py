@@ -33,7 +33,7 @@ import numpy as np
 
 import shoal
 from shoal._ext.files import write_text_atomically
-from shoal.trainer.bench import cpu_model
+from shoal.trainer.bench import cpu_capability, cpu_model
 
 
 def per_second(action: Callable[[], object], count: int, repeats: int) -> float:
@@ -120,7 +120,7 @@ def main() -> None:
         gif = f"{r['gif_frames_per_second']:,.0f}" if r["gif_frames_per_second"] else "-"
         print(f"| {r['env_id']} | {r['view']} | {r['frame'][0]} x {r['frame'][1]} | "
               f"{r['rgb_array_fps']:,.0f} | {raylib} | {gif} | {r['step_per_second']:,.0f} |")
-    machine = {"cpu": cpu_model(), "logical_cpus": os.cpu_count(),
+    machine = {"cpu": cpu_model(), "cpu_capability": cpu_capability(), "logical_cpus": os.cpu_count(),
                "python": platform.python_version(), "numpy": np.__version__,
                "display": os.environ.get("DISPLAY")}
     write_text_atomically(args.json, json.dumps({"machine": machine, "results": results},

@@ -84,6 +84,26 @@ def bench_env(
         envs.close()
 
 
+def cpu_capability() -> str:
+    """The SIMD level torch's CPU kernels use here ("AVX512", "AVX2", "DEFAULT", ...): runs
+    are bit-identical only between machines of the same capability. torch's own answer when
+    torch is installed, else the same rule read from /proc/cpuinfo's flags."""
+    try:
+        import torch
+    except ImportError:
+        pass
+    else:
+        return torch.backends.cpu.get_cpu_capability()
+    try:
+        flags = next((line.split(":", 1)[1].split() for line in
+                      Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), [])
+    except OSError:
+        flags = []
+    if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= set(flags):
+        return "AVX512"
+    return "AVX2" if "avx2" in flags else "DEFAULT"
+
+
 def cpu_model() -> str:
     """The CPU's model name (/proc/cpuinfo on Linux), for benchmark and reference records."""
     try:

@@ -57,7 +57,7 @@ import shoal
 from shoal.trainer.config import (
     ConfigError, config_from_dict, env_names, load_config, resolve_env, save_config,
 )
-from shoal.trainer.bench import cpu_model
+from shoal.trainer.bench import cpu_capability, cpu_model
 from shoal._ext.files import write_text_atomically
 
 REFERENCE_ROOT = Path(__file__).resolve().parent / "reference"
@@ -348,7 +348,7 @@ def describe(comparison: Comparison, reference: Reference) -> str:
     c = comparison
     n = len(reference.runs)
     lines = [f"{reference.env_id} against its reference ({n} seeds, {c.reference_steps:,} steps"
-             f" each, on {machine_name(reference.summary)}):"]
+             f" each, on {machine_name(reference.summary)}):", hosts_line(reference.summary)]
     if c.run_steps < c.reference_steps:
         lines.append(f"  this run has {c.run_steps:,} steps, the reference {c.reference_steps:,}:"
                      f" compared on the first {c.end_step:,} steps only (anneal_lr decays the "
@@ -532,6 +532,7 @@ def machine_info(config: dict[str, Any]) -> dict[str, Any]:
     """Where the reference ran: what its wall times mean."""
     info: dict[str, Any] = {
         "cpu": cpu_model(),
+        "cpu_capability": cpu_capability(),
         "logical_cpus": os.cpu_count(),
         "platform": f"{platform.system()} {platform.machine()}",
         "python": platform.python_version(),
@@ -546,6 +547,18 @@ def machine_info(config: dict[str, Any]) -> dict[str, Any]:
         if config["device"] != "cpu" and torch.cuda.is_available():
             info["gpu"] = torch.cuda.get_device_name(torch.device(config["device"]))
     return info
+
+
+def hosts_line(summary: dict[str, Any]) -> str:
+    """The reference's host beside this one: runs are bit-identical only on the same CPU kind
+    (torch's CPU capability), build and thread counts."""
+    machine = summary.get("machine", {})
+    theirs = (f"{machine.get('cpu', 'unknown')}, {machine.get('cpu_capability', 'capability not recorded')}, "
+              f"{machine.get('logical_cpus', '?')} CPUs")
+    ours = f"{cpu_model()}, {cpu_capability()}, {os.cpu_count()} CPUs"
+    same = machine.get("cpu_capability") == cpu_capability() and machine.get("cpu") == cpu_model()
+    return (f"  hosts: the reference's {theirs}; this one {ours}"
+            + ("" if same else " (another CPU kind: expect the same band, not the same bits)"))
 
 
 def machine_name(summary: dict[str, Any]) -> str:

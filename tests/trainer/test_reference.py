@@ -332,3 +332,24 @@ def test_reading_and_comparing_references_needs_neither_torch_nor_matplotlib():
             "assert not {'torch', 'matplotlib'} & set(sys.modules), 'imported eagerly'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_reproduce_names_the_reference_host_beside_this_one():
+    from shoal.trainer.bench import cpu_capability, cpu_model
+    from shoal.trainer.reference import hosts_line
+
+    same = hosts_line({"machine": {"cpu": cpu_model(), "cpu_capability": cpu_capability(),
+                                   "logical_cpus": 2}})
+    assert f"this one {cpu_model()}, {cpu_capability()}" in same and "another CPU kind" not in same
+    other = hosts_line({"machine": {"cpu": "AMD EPYC", "cpu_capability": "ZVECTOR", "logical_cpus": 2}})
+    assert "the reference's AMD EPYC, ZVECTOR, 2 CPUs" in other and "another CPU kind" in other
+    assert "capability not recorded" in hosts_line({"machine": {"cpu": "AMD EPYC"}})
+
+
+def test_a_new_reference_records_the_cpu_capability():
+    torch = pytest.importorskip("torch")
+    from shoal.trainer.bench import cpu_capability
+    from shoal.trainer.reference import machine_info
+
+    info = machine_info({"device": "cpu", "torch_threads": 1, "num_threads": 1})
+    assert info["cpu_capability"] == cpu_capability() == torch.backends.cpu.get_cpu_capability()
