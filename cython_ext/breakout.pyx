@@ -7,9 +7,9 @@
 #   bricks      18 columns x 6 rows of 32 x 12-pixel bricks, the top row at y = 72. Row pairs
 #               are worth 7, 4 and 1 points from the top: 432 points per wall. A brick the
 #               ball touches breaks, and the ball reflects off the face it touched.
-#   paddle      64 pixels wide, its top edge at y = 310; it moves at most 8 pixels a frame
-#               and stays inside the field. It halves (32 pixels) the first time the ball
-#               hits the top wall, for the rest of the episode.
+#   paddle      `paddle_width` pixels wide (default 64), its top edge at y = 310; it moves at
+#               most 8 pixels a frame and stays inside the field. It halves the first time
+#               the ball hits the top wall, for the rest of the episode.
 #   ball        a point that moves in straight lines at the speed of its level. It is served
 #               from the paddle's centre, upward, at a random angle within 45 degrees of the
 #               vertical, at reset and after each lost ball. Off the paddle it leaves at an
@@ -70,7 +70,9 @@ cdef enum:
 # ---- The paddle ----
 cdef const float PADDLE_Y = 310.0  # its top edge, the only part the ball meets
 cdef const float PADDLE_HEIGHT = 8.0  # drawn only
-cdef const float PADDLE_WIDTH = 64.0
+cdef const float DEFAULT_PADDLE_WIDTH = 64.0
+cdef const float MIN_PADDLE_WIDTH = 8.0
+cdef const float MAX_PADDLE_WIDTH = 288.0  # half the field
 cdef const float PADDLE_SPEED = 8.0  # pixels per frame at full speed
 
 # ---- The ball (pixels per frame, radians from the vertical) ----
@@ -113,7 +115,8 @@ BRICK_SIZE = (BRICK_WIDTH, BRICK_HEIGHT)
 BRICK_GRID = (BRICK_ROWS, BRICK_COLUMNS)
 BRICK_WALL_TOP, BRICK_WALL_BOTTOM = WALL_TOP, WALL_BOTTOM
 BRICK_POINTS_BY_ROW = tuple(brick_points(row) for row in range(BRICK_ROWS))  # 7, 7, 4, 4, 1, 1
-PADDLE_TOP, PADDLE_THICKNESS, PADDLE_FULL_WIDTH = PADDLE_Y, PADDLE_HEIGHT, PADDLE_WIDTH
+PADDLE_TOP, PADDLE_THICKNESS, PADDLE_FULL_WIDTH = PADDLE_Y, PADDLE_HEIGHT, DEFAULT_PADDLE_WIDTH
+PADDLE_WIDTH_RANGE = (MIN_PADDLE_WIDTH, MAX_PADDLE_WIDTH)
 PADDLE_MAX_SPEED = PADDLE_SPEED
 BALL_SPEEDS = tuple(ball_speed(level) for level in range(MAX_SPEED_LEVEL + 1))  # by level
 TOP_SPEED_LEVEL = MAX_SPEED_LEVEL
@@ -193,12 +196,12 @@ cdef void serve_ball(BreakoutWorld* w, Rng* rng) noexcept nogil:
         build_wall(w)
 
 
-cdef void start_episode(BreakoutWorld* w, Rng* rng) noexcept nogil:
+cdef void start_episode(BreakoutWorld* w, Rng* rng, float paddle_width) noexcept nogil:
     memset(w, 0, sizeof(BreakoutWorld))
     build_wall(w)
     w.balls_left = BALLS
     w.paddle_x = 0.5 * WIDTH
-    w.paddle_half_width = 0.5 * PADDLE_WIDTH
+    w.paddle_half_width = 0.5 * paddle_width
     serve_ball(w, rng)
 
 
@@ -374,7 +377,7 @@ cdef BallOutcome move_ball(BreakoutWorld* w) noexcept nogil:
         if cell_row < 0:
             if not w.paddle_halved:  # the top wall, for the first time: the paddle halves
                 w.paddle_halved = True
-                w.paddle_half_width = 0.25 * PADDLE_WIDTH
+                w.paddle_half_width = 0.5 * w.paddle_half_width
             continue
         brick = (cell_row - WALL_TOP_CELL_ROW) * BRICK_COLUMNS + column
         if break_brick(w, brick) == ALL_WALLS_CLEARED:
@@ -389,17 +392,23 @@ cdef class BreakoutCore(VectorCore):
     cdef readonly bint continuous
     cdef readonly float reward_scale
     cdef readonly float lost_ball_penalty
+    cdef readonly float paddle_width  # pixels, before any halving
     # State: one table per world (one agent per world, so world == row).
     cdef BreakoutWorld* worlds
 
     def __cinit__(self, int num_worlds, int agents_per_world, *, int frameskip, bint continuous,
-                  float reward_scale, float lost_ball_penalty=0.0):
+                  float reward_scale, float lost_ball_penalty=0.0,
+                  float paddle_width=DEFAULT_PADDLE_WIDTH):
         # The Python game validates with clear messages; these checks only keep a direct
         # caller from corrupting memory.
         if agents_per_world != 1:
             raise ValueError(f"Breakout has one agent per world, got {agents_per_world}")
         if not 1 <= frameskip <= 8:
             raise ValueError(f"frameskip must be in [1, 8], got {frameskip}")
+        if not MIN_PADDLE_WIDTH <= paddle_width <= MAX_PADDLE_WIDTH:
+            raise ValueError(f"paddle_width must be in [{MIN_PADDLE_WIDTH}, {MAX_PADDLE_WIDTH}], "
+                             f"got {paddle_width}")
+        self.paddle_width = paddle_width
         self.frameskip = frameskip
         self.continuous = continuous
         self.reward_scale = reward_scale
@@ -411,7 +420,7 @@ cdef class BreakoutCore(VectorCore):
             raise MemoryError("could not allocate the breakout worlds")
         cdef int world
         for world in range(num_worlds):
-            start_episode(&self.worlds[world], &self.rngs[world])
+            start_episode(&self.worlds[world], &self.rngs[world], paddle_width)
 
     def __dealloc__(self):
         free(self.worlds)
@@ -419,7 +428,7 @@ cdef class BreakoutCore(VectorCore):
     # ---- The hooks of the shared loop ----
 
     cdef void reset_world(self, int world) noexcept nogil:
-        start_episode(&self.worlds[world], &self.rngs[world])
+        start_episode(&self.worlds[world], &self.rngs[world], self.paddle_width)
 
     cdef inline float paddle_velocity(self, int row) noexcept nogil:
         cdef float fraction
@@ -487,7 +496,7 @@ cdef class BreakoutCore(VectorCore):
         observation[5] = w.ball_vy / BALL_MAX_SPEED
         observation[6] = w.balls_left / <float>BALLS
         observation[7] = w.score / <float>MAX_SCORE
-        observation[8] = w.paddle_half_width / (0.5 * PADDLE_WIDTH)
+        observation[8] = w.paddle_half_width / (0.5 * self.paddle_width)
         memcpy(observation + OBSERVATION_HEADER, w.bricks, sizeof(w.bricks))
 
     cdef void write_game_stats(self, int row, double* out) noexcept nogil:
@@ -575,7 +584,7 @@ cdef class BreakoutCore(VectorCore):
         if halved is not None and not isinstance(halved, bool):
             raise TypeError(f"halved must be None or a bool, got {halved!r}")
         cdef bint now_halved = w.paddle_halved if halved is None else halved
-        cdef float half_width = (0.25 if now_halved else 0.5) * PADDLE_WIDTH
+        cdef float half_width = (0.25 if now_halved else 0.5) * self.paddle_width
         if not (half_width <= x <= WIDTH - half_width):
             raise ValueError(
                 f"the paddle's centre must lie in [{half_width}, {WIDTH - half_width}], got {x}"

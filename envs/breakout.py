@@ -18,13 +18,14 @@ from shoal._ext.breakout import (
     OBSERVATION_LENGTH,
     PADDLE_THICKNESS,
     PADDLE_TOP,
+    PADDLE_WIDTH_RANGE,
     BreakoutCore,
 )
 from shoal.game import Game
 from shoal.render.play import Controls
 from shoal.render.scenes.breakout import BreakoutScene
 from shoal.single_env import ShoalEnv
-from shoal.validation import check_bool, check_int, check_reward
+from shoal.validation import check_bool, check_float, check_int, check_reward
 from shoal.vector_env import ShoalVectorEnv
 
 MAX_FRAMESKIP = 8
@@ -59,6 +60,7 @@ class BreakoutGame(Game):
         continuous: bool = False,
         reward_scale: float = 1.0,
         lost_ball_penalty: float = 0.0,
+        paddle_width: float = 64.0,
     ):
         self.frameskip = check_int("frameskip", frameskip, 1, MAX_FRAMESKIP)
         self.continuous = check_bool("continuous", continuous)
@@ -66,6 +68,7 @@ class BreakoutGame(Game):
         self.reward_scale = check_reward("reward_scale", reward_scale, low=0.0)
         # A penalty, so not negative: a reward for losing balls would make no game either.
         self.lost_ball_penalty = check_reward("lost_ball_penalty", lost_ball_penalty, low=0.0)
+        self.paddle_width = check_float("paddle_width", paddle_width, *PADDLE_WIDTH_RANGE)
 
     def observation_space(self) -> gymnasium.spaces.Box:
         low, high = observation_bounds()
@@ -84,6 +87,7 @@ class BreakoutGame(Game):
             continuous=self.continuous,
             reward_scale=self.reward_scale,
             lost_ball_penalty=self.lost_ball_penalty,
+            paddle_width=self.paddle_width,
         )
 
     def make_scene(self, view: str) -> BreakoutScene:
@@ -127,8 +131,9 @@ class BreakoutEnv(ShoalEnv):
     - It starts at 4 pixels per frame and speeds up by 0.5 after every 4th paddle hit, and
       once each when it first breaks a 4-point brick and a 7-point brick, up to 7 pixels per
       frame. It never slows down within an episode.
-    - The paddle (64 pixels, 8 pixels per frame at full speed) halves to 32 pixels the first
-      time the ball hits the top wall.
+    - The paddle (`paddle_width`, 64 pixels by default, 8 pixels per frame at full speed)
+      halves (to 32 pixels by default) the first time the ball hits the top wall, for the
+      rest of the episode.
     - When the first wall is cleared, a second wall appears, once, at the ball's next touch of
       the paddle (or its next serve). Clearing both scores the maximum, 864.
     - One step is `frameskip` frames (default 4) with the same action; each frame the paddle
@@ -165,7 +170,7 @@ class BreakoutEnv(ShoalEnv):
     | 5     | ball y velocity / 7 (negative: moving up)                    | -1  | 1   |
     | 6     | balls left / 5 (the ball in play included)                   | 0   | 1   |
     | 7     | score / 864                                                  | 0   | 1   |
-    | 8     | paddle width / 64 (1, or 0.5 once halved)                    | 0.5 | 1   |
+    | 8     | paddle width / `paddle_width` (1, or 0.5 once halved)        | 0.5 | 1   |
     | 9-116 | brick (row, column) at index 9 + 18 * row + column, row 0 on top: 1 standing, 0 broken | 0 | 1 |
 
     ## Rewards
@@ -204,7 +209,7 @@ class BreakoutEnv(ShoalEnv):
     ```python
     import gymnasium, shoal
     env = gymnasium.make("shoal/Breakout-v0", frameskip=4, continuous=False, reward_scale=1.0,
-                         lost_ball_penalty=0.0)
+                         lost_ball_penalty=0.0, paddle_width=64.0)
     envs = gymnasium.make_vec("shoal/Breakout-v0", num_envs=1024, num_threads=4)
     ```
 
@@ -214,6 +219,7 @@ class BreakoutEnv(ShoalEnv):
     | `continuous`        | False   | a `Box(-1, 1, (1,))` paddle velocity instead of 3 actions |
     | `reward_scale`      | 1.0     | multiplies the points; in [0, 1e6] (0: no points reward)  |
     | `lost_ball_penalty` | 0.0     | subtracted from the reward per lost ball; in [0, 1e6]     |
+    | `paddle_width`      | 64.0    | the paddle's width in pixels before it halves; in [8, 288] |
 
     Shared by every shoal env: `max_episode_steps` (None for no limit), `render_mode` (None,
     `"rgb_array"` or `"human"`), `render_view` (`"world"`, or `"agent"` for a camera on the

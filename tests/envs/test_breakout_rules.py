@@ -34,13 +34,14 @@ class Table:
     """A core bound to its own buffers, as the wrappers bind it; world 0 unless told."""
 
     def __init__(self, num_worlds=1, *, frameskip=4, continuous=False, reward_scale=1.0,
-                 lost_ball_penalty=0.0, autoreset=DISABLED, seed=0):
+                 lost_ball_penalty=0.0, paddle_width=64.0, autoreset=DISABLED, seed=0):
         n = num_worlds
         self.core = BreakoutCore(n, 1, frameskip=frameskip, continuous=continuous,
-                                 reward_scale=reward_scale, lost_ball_penalty=lost_ball_penalty)
+                                 reward_scale=reward_scale, lost_ball_penalty=lost_ball_penalty,
+                                 paddle_width=paddle_width)
         self.core.configure(autoreset, 0, 1)
         game = BreakoutGame(frameskip=frameskip, continuous=continuous, reward_scale=reward_scale,
-                            lost_ball_penalty=lost_ball_penalty)
+                            lost_ball_penalty=lost_ball_penalty, paddle_width=paddle_width)
         self.buffers = CoreBuffers.bind(self.core, game.observation_space(), game.action_space())
         self.core.seed_worlds(np.arange(seed, seed + n, dtype=np.uint64), np.ones(n, np.uint8))
         self.core.reset()
@@ -184,6 +185,33 @@ def test_paddle_halves_after_the_ball_first_hits_the_top_wall():
     table.core.set_ball(0, 300.0, 10.0, 1.0, -4.0)
     table.step()
     assert table.state()["paddle_width"] == 32  # halves once
+
+
+@pytest.mark.parametrize("paddle_width, offset, caught", [
+    (64.0, 31.0, True), (64.0, 40.0, False), (96.0, 40.0, True), (96.0, 49.0, False)])
+def test_paddle_width_sets_the_catch_window(paddle_width, offset, caught):
+    table = Table(paddle_width=paddle_width)
+    assert table.state()["paddle_width"] == paddle_width and table.observations[0, 8] == 1.0
+    table.core.set_ball(0, WIDTH / 2 + offset, PADDLE_Y - 6.0, 0.0, 4.0)  # straight down
+    table.step()
+    table.step()  # a missed ball reaches the bottom in this step
+    state = table.state()
+    assert (state["paddle_hits"], state["balls_left"]) == ((1, 5) if caught else (0, 4))
+
+
+def test_a_wide_paddle_halves_to_half_its_width():
+    table = Table(paddle_width=96.0)
+    table.core.set_ball(0, 300.0, 10.0, 1.0, -4.0)
+    table.step()
+    assert table.state()["paddle_width"] == 48.0 and table.observations[0, 8] == 0.5
+    table.core.set_paddle(0, 24.0)  # the halved paddle's edge may reach the wall
+    assert table.state()["paddle_x"] == 24.0
+
+
+@pytest.mark.parametrize("paddle_width", [7.9, 288.1, math.nan, math.inf])
+def test_paddle_width_outside_8_to_288_is_refused(paddle_width):
+    with pytest.raises(ValueError, match="paddle_width must be"):
+        gymnasium.make_vec("shoal/Breakout-v0", num_envs=1, paddle_width=paddle_width)
 
 
 # ---- Bricks and scoring ----
