@@ -42,7 +42,13 @@ from typing import NoReturn
 from gymnasium.error import DependencyNotInstalled
 
 from shoal.render.raylib_canvas import DisplayUnavailable
-from shoal.trainer.config import ConfigError, load_config, parse_overrides, resolve_env
+from shoal.trainer.config import (
+    ConfigError,
+    TrainingDiverged,
+    load_config,
+    parse_overrides,
+    resolve_env,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +70,14 @@ def main(argv: list[str] | None = None) -> int:
         return run_bench(args)
     except (ConfigError, DisplayUnavailable, DependencyNotInstalled) as error:
         fail(str(error))
+    except TrainingDiverged as error:
+        print(f"shoal: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        resumable = " (continue a run with shoal train ENV --resume RUN_DIR)" \
+            if args.command == "train" else ""
+        print(f"shoal: interrupted{resumable}", file=sys.stderr)
+        return 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,12 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "evaluation (Maze: --env.split test plays held-out mazes).",
     )
     evaluate.add_argument("env", metavar="ENV")
-    evaluate.add_argument("--checkpoint", type=Path, required=True, help="a .pt file of a run")
+    policy = evaluate.add_mutually_exclusive_group(required=True)
+    policy.add_argument("--checkpoint", type=Path, help="a .pt file of a run")
+    policy.add_argument("--pretrained", action="store_true",
+                        help="the policy shipped with shoal for ENV (trainer/pretrained/)")
     evaluate.add_argument("--episodes", type=positive_int,
                           help="episodes to play (default 10; 1 with --render or --video)")
     evaluate.add_argument("--deterministic", action="store_true",
                           help="the most likely action instead of a sample")
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--seed", type=non_negative_int, default=0)
     evaluate.add_argument("--render", action="store_true",
                           help="watch the episodes (one after another) in a window")
     evaluate.add_argument("--video", type=Path, metavar="FILE",
@@ -120,8 +137,18 @@ def build_parser() -> argparse.ArgumentParser:
                     "the others follow --checkpoint, or act at random.",
     )
     play.add_argument("env", metavar="ENV")
-    play.add_argument("--checkpoint", type=Path,
-                      help="multi-agent games: the policy of the agents you do not control")
+    others = play.add_mutually_exclusive_group()
+    others.add_argument("--checkpoint", type=Path,
+                        help="multi-agent games: the policy of the agents you do not control")
+    others.add_argument("--pretrained", action="store_true",
+                        help="the policy shipped with shoal: one-agent games, watch it play "
+                             "(in the window, or headless with --video); multi-agent games, "
+                             "it drives the agents you do not control")
+    play.add_argument("--video", type=Path, metavar="FILE",
+                      help="with --pretrained in a one-agent game: record its episodes to "
+                           "FILE (.gif or .mp4) headless instead of opening a window")
+    play.add_argument("--episodes", type=positive_int, default=1,
+                      help="with --pretrained in a one-agent game: episodes to watch (default 1)")
     play.add_argument("--agent", type=int, default=0, help="the agent you control (default 0)")
     play.add_argument("--view", choices=("world", "agent"), default="world",
                       help="the whole world, or a camera on your agent (default world)")
@@ -323,6 +350,12 @@ def read_checkpoint(path: Path, load_checkpoint) -> dict:
         fail(f"cannot read checkpoint {path}: {type(error).__name__}: {error}")
     if not isinstance(checkpoint, dict) or "config" not in checkpoint or "model" not in checkpoint:
         fail(f"{path} is not a shoal checkpoint (no model and config)")
+    if not isinstance(checkpoint["config"], dict) or not isinstance(checkpoint["model"], dict) \
+            or not checkpoint["model"]:
+        fail(f"{path} is not a shoal checkpoint (its config or model is not a table of values)")
+    for key in ("step", "update"):
+        if key in checkpoint and (not isinstance(checkpoint[key], int) or checkpoint[key] < 0):
+            fail(f"{path} is not a shoal checkpoint ({key} is {checkpoint[key]!r}, not a count)")
     return checkpoint
 
 
@@ -342,7 +375,7 @@ def run_eval(args: argparse.Namespace, env_overrides: dict | None = None) -> int
     from shoal.trainer.checkpoint import load_checkpoint  # torch only from here on
     from shoal.trainer.ppo import evaluate
 
-    checkpoint = checkpoint_for(args.checkpoint, env_id, load_checkpoint)
+    checkpoint = policy_checkpoint(args, env_id, load_checkpoint)
     if args.episodes is None:
         args.episodes = 1 if (args.render or args.video) else 10
     if args.render or args.video:
@@ -361,6 +394,15 @@ def run_eval(args: argparse.Namespace, env_overrides: dict | None = None) -> int
     if others:
         print("  " + "   ".join(f"{name} {result[name + '_mean']:.3f}" for name in others))
     return 0
+
+
+def policy_checkpoint(args: argparse.Namespace, env_id: str, load_checkpoint) -> dict:
+    """The policy of --checkpoint PATH, or with --pretrained the one shipped for env_id."""
+    if args.pretrained:
+        from shoal.trainer.pretrained import pretrained_path
+
+        return checkpoint_for(pretrained_path(env_id), env_id, load_checkpoint)
+    return checkpoint_for(args.checkpoint, env_id, load_checkpoint)
 
 
 def checkpoint_for(path: Path, env_id: str, load_checkpoint) -> dict:
@@ -419,13 +461,18 @@ def run_play(args: argparse.Namespace) -> int:
     _, env_id = resolve_env(args.env)
     env_parameters: dict = {}
     checkpoint = None
-    if args.checkpoint is not None:
+    if args.checkpoint is not None or args.pretrained:
         from shoal.trainer.checkpoint import load_checkpoint  # torch only with a checkpoint
 
-        checkpoint = checkpoint_for(args.checkpoint, env_id, load_checkpoint)
+        checkpoint = policy_checkpoint(args, env_id, load_checkpoint)
         env_parameters = dict(checkpoint["config"].get("env", {}))
     game = shoal.vector_env_class(env_id).game_for(**env_parameters)
     agents = game.agents_per_world()
+    if args.video is not None and not (args.pretrained and agents == 1):
+        fail("--video records a pretrained agent playing a one-agent game: add --pretrained, "
+             "or record a run's policy with shoal eval ENV --checkpoint PATH --video FILE")
+    if args.pretrained and agents == 1:  # nobody to play beside it: watch it
+        return watch_pretrained(args, checkpoint, env_id)
     if checkpoint is not None and agents == 1:
         fail("--checkpoint drives the agents you do not control, and this game has one agent: "
              "watch a checkpoint with shoal eval ENV --checkpoint PATH --render")
@@ -455,6 +502,17 @@ def run_play(args: argparse.Namespace) -> int:
     actions = ", ".join(f"{action}: {count}" for action, count in sorted(result.action_counts.items()))
     print(f"played {result.steps} steps, {result.episodes} episodes (scores: {scores})")
     print(f"actions taken: {actions or 'none'}")
+    return 0
+
+
+def watch_pretrained(args: argparse.Namespace, checkpoint: dict, env_id: str) -> int:
+    """shoal play ENV --pretrained in a one-agent game: the shipped policy plays, in the
+    window or (--video) headless, as shoal eval --render / --video would show it."""
+    args.render, args.deterministic, args.max_frames = args.video is None, False, 3000
+    args.seed = 0 if args.seed is None else args.seed
+    result = watch_checkpoint(args, checkpoint, env_id)
+    print(f"{env_id}: the pretrained policy played {args.episodes} episode(s): score "
+          f"{result['score_mean']:.2f}, length {result['length_mean']:.0f} steps")
     return 0
 
 

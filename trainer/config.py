@@ -53,8 +53,25 @@ SWEEP_TABLE = "sweep"
 RESERVED_ENV_KEYS = ("num_envs", "num_threads", "autoreset_mode", "render_mode", "copy")
 
 
+#: Float settings for which inf is meaningful: V-trace's clips (inf: plain GAE).
+INFINITE_OK = ("rho_clip", "c_clip")
+#: Upper bounds that keep a run finite and its allocations possible: 1e13 agent-steps is a
+#: year at 300K/s; the sizes bound the policy's and the rollout's memory (a 2**16-wide layer
+#: is 4 billion weights, 16 GB) before anything is allocated.
+MAX_TOTAL_TIMESTEPS = 10**13
+MAX_SEED = 2**63 - 1 - 2**32
+SIZE_LIMITS = {"hidden_size": 2**16, "lstm_size": 2**14, "embedding_dim": 2**12,
+               "channels": 2**12, "num_envs": 2**24, "horizon": 2**16, "minibatch_size": 2**26,
+               "update_epochs": 1000, "num_threads": 1024, "torch_threads": 1024}
+
+
 class ConfigError(ValueError):
     """A bad setting: an unknown key, a wrong type, a value out of range, an unknown env."""
+
+
+class TrainingDiverged(RuntimeError):
+    """A run's losses or weights became inf or NaN: it stops before saving them (here, beside
+    ConfigError, so that the CLI reports both without importing torch)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,6 +226,10 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
     except OSError as error:  # a folder, no permission
         raise ConfigError(f"config file {path} cannot be read: {error.strerror}") from None
+    except UnicodeDecodeError:  # a binary file
+        raise ConfigError(f"config file {path} is not valid TOML: it is not UTF-8 text") from None
+    except RecursionError:  # tables nested thousands deep
+        raise ConfigError(f"config file {path} nests its tables too deeply to read") from None
 
 
 def settings_of(file_values: dict[str, Any]) -> dict[str, Any]:
@@ -359,6 +380,18 @@ def check_limits(config: Config) -> None:
                 "horizon", "update_epochs", "minibatch_size", "hidden_size", "embedding_dim",
                 "channels", "lstm_size"):
         need(getattr(config, key) >= 1, key, ">= 1")
+    # A float setting that is inf or NaN would train on, then save non-finite weights.
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if isinstance(value, float) and not math.isfinite(value) and field.name not in INFINITE_OK:
+            raise ConfigError(f"config key {field.name!r} must be finite, got {value!r}")
+    need(config.total_timesteps <= MAX_TOTAL_TIMESTEPS, "total_timesteps",
+         f"<= {MAX_TOTAL_TIMESTEPS:.0e} (a year of training at 300K agent-steps/s is 1e13)")
+    need(config.seed <= MAX_SEED, "seed", f"<= 2**63 - 1 - 2**32 = {MAX_SEED} (env row seeds are "
+         "seed + row and must stay below 2**64; torch's seed below 2**63)")
+    for key, limit in SIZE_LIMITS.items():
+        need(getattr(config, key) <= limit, key, f"<= {limit:,} (sizes beyond it cannot fit in "
+             "memory; the check comes before anything is allocated)")
     need(config.max_microbatch_size >= 0, "max_microbatch_size", ">= 0 (0: no cap)")
     for key in ("weight_decay", "prio_alpha"):
         need(getattr(config, key) >= 0, key, ">= 0")

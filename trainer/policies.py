@@ -27,6 +27,8 @@ observations as they come from the env (any dtype, batched on the first axis).
 
 from __future__ import annotations
 
+import os
+
 import math
 from typing import TYPE_CHECKING
 
@@ -459,7 +461,32 @@ def make_policy(
     action_space: gymnasium.Space,
     device: torch.device | str = "cpu",
 ) -> ActorCritic:
-    """The policy that `config.policy` names, sized by the config, on `device`."""
+    """The policy that `config.policy` names, sized by the config, on `device`. A size whose
+    training state (weights, gradients, Adam's moments) cannot fit in this machine's memory is
+    refused before anything is allocated: the policy is first built on torch's "meta" device,
+    which allocates nothing, to count its parameters."""
+    with torch.device("meta"):
+        parameters = count_parameters(build_policy(config, observation_space, action_space, device))
+    needed = parameters * 16  # float32 weights, gradients and Adam's two moments
+    available = physical_memory_bytes()
+    if available and needed > available:
+        raise ValueError(
+            f"a {config.policy} policy with hidden_size {config.hidden_size} has {parameters:,} "
+            f"parameters: training it needs {needed / 2**30:.1f} GiB, more than this machine's "
+            f"{available / 2**30:.1f} GiB of memory")
+    return build_policy(config, observation_space, action_space, device).to(device)
+
+
+def physical_memory_bytes() -> int:
+    """The machine's memory (0 where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def build_policy(config: Config, observation_space: gymnasium.Space,
+                 action_space: gymnasium.Space, device: torch.device | str) -> ActorCritic:
     precision = resolve_precision(config.precision, device)
     lstm_size = config.lstm_size if config.lstm else 0
     if config.policy == "mlp":
@@ -472,7 +499,7 @@ def make_policy(
                             lstm_size)
     else:
         raise ValueError(f"policy must be 'mlp' or 'grid', got {config.policy!r}")
-    return policy.to(device)
+    return policy
 
 
 def count_parameters(policy: nn.Module) -> int:

@@ -57,7 +57,7 @@ from torch import nn
 import shoal  # registers the shoal ids
 from shoal.trainer.advantage import compute_advantages
 from shoal.trainer.checkpoint import save_checkpoint
-from shoal.trainer.config import Config, ConfigError, config_from_dict, save_config
+from shoal.trainer.config import Config, ConfigError, TrainingDiverged, config_from_dict, save_config
 from shoal.trainer.display import RunDisplay, check_optional_packages
 from shoal.trainer.distributed import Distributed, rank_device, setup_distributed
 from shoal._ext.files import write_text_atomically
@@ -96,6 +96,7 @@ def train(
     would (a time budget: shoal sweep). An exception it raises ends the run and propagates
     (in a single process; under torchrun the other ranks would wait for rank 0)."""
     check_optional_packages(tensorboard=config.tensorboard, wandb=config.wandb)
+    check_device(config.device)
     distributed = setup_distributed(config.device)
     if distributed.enabled and resume is not None:
         # The checkpoint holds rank 0's envs and random state only: every rank would replay
@@ -114,6 +115,19 @@ def train(
             # process group is gone, it aborts the process at exit.
             gc.collect()
         distributed.close()
+
+
+def check_device(device: str) -> None:
+    """A CUDA device this torch cannot use is a ConfigError, before anything is built."""
+    if not device.startswith("cuda"):
+        return
+    if not torch.cuda.is_available():
+        build = "a CPU-only build" if torch.version.cuda is None else "no usable GPU here"
+        raise ConfigError(f"device {device!r}: torch {torch.__version__} has {build}; "
+                          "use device = \"cpu\"")
+    index = torch.device(device).index
+    if index is not None and index >= torch.cuda.device_count():
+        raise ConfigError(f"device {device!r}: only {torch.cuda.device_count()} GPU(s) here")
 
 
 def train_process(
@@ -231,6 +245,7 @@ def train_process(
                     for name, value in losses.items():
                         sums[name] += value
                     minibatches += 1
+            check_finite(update, sums, policy)  # never train on, or save, non-finite weights
             # The next rollout normalises with statistics that include this batch; changed
             # only now, so that this batch's gradient steps saw the rollout's normalisation.
             policy.update_normalizer(storage.obs, reduce=distributed.all_reduce_sum)
@@ -653,6 +668,22 @@ def gradient_step(
     return {**totals, "grad_norm": grad_norm.item()}
 
 
+def check_finite(update: int, losses: dict[str, float], policy: nn.Module) -> None:
+    """Stop the run when an update left a non-finite loss or weight. The checkpoints already
+    written hold the last good state; the one of this update is never written."""
+    bad_losses = [name for name, value in losses.items() if not math.isfinite(value)]
+    bad_weights = [name for name, weight in policy.named_parameters()
+                   if not bool(torch.isfinite(weight).all())]
+    if bad_losses or bad_weights:
+        what = (f"the losses {bad_losses}" if bad_losses else "") + (
+            " and " if bad_losses and bad_weights else "") + (
+            f"{len(bad_weights)} weight tensors ({bad_weights[0]}, ...)" if bad_weights else "")
+        raise TrainingDiverged(
+            f"training diverged at update {update}: {what} became inf or NaN; nothing of this "
+            "update was saved (checkpoints/latest.pt, if any, is the last good state). Lower "
+            "learning_rate or max_grad_norm")
+
+
 @torch.no_grad()
 def current_ratios(policy: ActorCritic, storage: RolloutStorage, minibatch_size: int) -> torch.Tensor:
     """pi(a|o) / mu(a|o) for every sample, [segments, horizon]: the current policy over the
@@ -821,10 +852,19 @@ class CheckpointPolicy:
         # A checkpoint trained on a GPU plays on the CPU where there is none.
         on_gpu = config.device != "cpu" and torch.cuda.is_available()
         self.device = torch.device(config.device if on_gpu else "cpu")
-        self.policy = make_policy(
-            config, envs.single_observation_space, envs.single_action_space, self.device
-        )
-        self.policy.load_state_dict(checkpoint["model"])
+        try:
+            self.policy = make_policy(
+                config, envs.single_observation_space, envs.single_action_space, self.device
+            )
+            self.policy.load_state_dict(checkpoint["model"])
+        except (RuntimeError, ValueError, TypeError, AttributeError) as error:
+            # e.g. --env.vision 3 on a policy trained with another view: the weights' shapes
+            # no longer fit the env's spaces
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            first_line = next((line for line in lines if "size mismatch" in line),
+                              lines[0] if lines else type(error).__name__)
+            raise ConfigError(f"the checkpoint's policy does not fit {config.env_id} with these "
+                              f"env settings: {first_line}") from None
         self.policy.eval()
         self.deterministic = deterministic
         self.to_env_actions = env_action_converter(envs.single_action_space, self.device)
