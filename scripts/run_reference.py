@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from shoal.trainer.config import ConfigError
-from shoal.trainer.reference import FINAL_FRACTION, make_reference
+from shoal.trainer.reference import FINAL_FRACTION, make_reference, reference_from_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,9 +34,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="where <env>/ goes (default: trainer/reference/ of this checkout)")
     parser.add_argument("--runs-dir", type=Path,
                         help="where the runs go, seed<k>/ each (default: runs/reference-<env>)")
+    parser.add_argument("--milestones", type=float, nargs="+", default=[],
+                        help="scores whose steps_to_score (the agent-steps at which a run first "
+                             "reaches them) each run records, e.g. --milestones 400 778")
+    parser.add_argument("--from-runs", action="store_true",
+                        help="no training: write the reference from finished runs already in "
+                             "--runs-dir (seed<k>/config.toml and metrics.csv each)")
     args, overrides = parser.parse_known_args(argv)
     try:
-        summary = make_reference(args.env, args.seeds, args.root, overrides, args.runs_dir)
+        if args.from_runs:
+            summary = reference_from_runs(args.env, args.seeds, args.root, args.runs_dir,
+                                          args.milestones, overrides)
+        else:
+            summary = make_reference(args.env, args.seeds, args.root, overrides, args.runs_dir,
+                                     args.milestones)
     except ConfigError as error:
         print(f"run_reference: error: {error}", file=sys.stderr)
         return 2

@@ -137,6 +137,17 @@ def time_to_score(curve: Curve, target: float) -> float:
     return math.inf if row is None else float(curve.wall_times[row])
 
 
+def steps_to_score(curve: Curve, target: float) -> float:
+    """The agent-steps at which the run first reaches `target`: the first logged row whose
+    final score so far (final_score at that row: the mean over the last FINAL_FRACTION of
+    the steps up to it) is at least target; inf if it never does. Reaching, not holding (see
+    holds_from): the milestone other trainers report ("400 points at 43.5M steps")."""
+    for row, step in enumerate(curve.steps):
+        if final_score(curve, int(step)) >= target:
+            return float(step)
+    return math.inf
+
+
 def holds_from(curve: Curve, target: float) -> int | None:
     """The first logged row after which the run's final score so far (see final_score, at
     that row and every later one) never falls below `target`; None if it ends below. Holding,
@@ -441,6 +452,7 @@ def make_reference(
     root: str | Path = REFERENCE_ROOT,
     overrides: Sequence[str] = (),
     runs_dir: str | Path | None = None,
+    milestones: Sequence[float] = (),
 ) -> dict[str, Any]:
     """Train one run per seed with the env's tuned config (configs/default.toml <
     configs/<env>.toml < overrides), one after the other, each into runs_dir/seed<k> (default:
@@ -471,7 +483,43 @@ def make_reference(
               f"in {results[seed].get('total_wall_time', math.nan):.0f} s", flush=True)
     return write_reference(root, configs[0].to_dict(), {
         seed: (runs_dir / f"seed{seed}" / "metrics.csv", results[seed]) for seed in seeds
-    })
+    }, milestones=milestones)
+
+
+def reference_from_runs(
+    env: str,
+    seeds: Sequence[int],
+    root: str | Path = REFERENCE_ROOT,
+    runs_dir: str | Path | None = None,
+    milestones: Sequence[float] = (),
+    overrides: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Write the reference of ENV from runs already trained (e.g. two seeds side by side,
+    then one alone to time it): runs_dir/seed<k>/ for each seed. Each run's config must be
+    the env's own config (with the overrides, as make_reference takes them) and its seed,
+    display aside, so the reference is of the settings it claims; each run must have
+    finished."""
+    from shoal.trainer.config import read_toml
+
+    name, _ = resolve_env(env)
+    runs_dir = Path(runs_dir) if runs_dir is not None else Path("runs") / f"reference-{name}"
+    runs = {}
+    configs = []
+    for seed in seeds:
+        run = runs_dir / f"seed{seed}"
+        config = config_from_dict(read_toml(run / "config.toml"), f"{run / 'config.toml'}")
+        expected = load_config(env, overrides=[*overrides, "--seed", str(seed)])
+        differing = sorted(key for key, value in config.to_dict().items()
+                           if key != "display" and expected.to_dict().get(key) != value)
+        if differing:
+            raise ConfigError(f"{run} was not trained with {name}'s config and seed {seed}: "
+                              f"{differing} differ")
+        curve = read_curve(run / "metrics.csv")
+        if curve.last_step < config.num_updates * config.batch_size:
+            raise ConfigError(f"{run} has not finished ({curve.last_step:,} steps)")
+        configs.append(config)
+        runs[int(seed)] = (run / "metrics.csv", {})
+    return write_reference(root, configs[0].to_dict(), runs, milestones=milestones)
 
 
 def write_reference(
@@ -479,9 +527,11 @@ def write_reference(
     config: dict[str, Any],
     runs: dict[int, tuple[Path, dict[str, Any]]],
     machine: dict[str, Any] | None = None,
+    milestones: Sequence[float] = (),
 ) -> dict[str, Any]:
     """Write root/<env>/ from finished runs: seed -> (its metrics.csv, what train returned).
-    `config` is the first seed's resolved config (the others differ only in the seed)."""
+    `config` is the first seed's resolved config (the others differ only in the seed).
+    milestones: scores whose steps_to_score each run records (None: never reached)."""
     name, env_id = resolve_env(config["env_id"])
     root = Path(root)
     partial = root / f".{name}.partial"
@@ -514,6 +564,8 @@ def write_reference(
                 "wall_time_s": float(result.get("total_wall_time", curves[seed].wall_times[-1])),
                 "steps_per_second": float(result.get("mean_sps", curves[seed].last_step
                                                      / curves[seed].wall_times[-1])),
+                **({"steps_to_score": {f"{target:g}": finite_or_none(steps_to_score(curves[seed], target))
+                                       for target in milestones}} if milestones else {}),
             }
             for seed, (_, result) in runs.items()
         ],
@@ -526,6 +578,10 @@ def write_reference(
         shutil.rmtree(destination)
     os.replace(partial, destination)
     return summary
+
+
+def finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def machine_info(config: dict[str, Any]) -> dict[str, Any]:

@@ -353,3 +353,36 @@ def test_a_new_reference_records_the_cpu_capability():
 
     info = machine_info({"device": "cpu", "torch_threads": 1, "num_threads": 1})
     assert info["cpu_capability"] == cpu_capability() == torch.backends.cpu.get_cpu_capability()
+
+
+def test_a_reference_from_finished_runs_records_steps_to_each_milestone(tmp_path):
+    torch = pytest.importorskip("torch")  # noqa: F841
+    from shoal.trainer.ppo import train
+    from shoal.trainer.reference import reference_from_runs, steps_to_score
+
+    overrides = [*TINY_SNAKE, "--total-timesteps", "4096", "--display", "none"]
+    for seed in (0, 1):
+        train(load_config("snake", overrides=[*overrides, "--seed", str(seed)]),
+              tmp_path / "runs" / f"seed{seed}", quiet=True)
+    summary = reference_from_runs("snake", [0, 1], tmp_path / "ref", tmp_path / "runs",
+                                  milestones=[0.5, 1e9], overrides=overrides)
+    for run in summary["runs"]:
+        curve = references.read_curve(tmp_path / "runs" / f"seed{run['seed']}" / "metrics.csv")
+        assert run["steps_to_score"] == {"0.5": steps_to_score(curve, 0.5), "1e+09": None}
+    assert (tmp_path / "ref" / "snake" / "seed1" / "metrics.csv").exists()
+    # Runs of another config are refused: the reference must be of the settings it claims.
+    with pytest.raises(ConfigError, match="was not trained with snake's config"):
+        reference_from_runs("snake", [0, 1], tmp_path / "ref2", tmp_path / "runs")
+
+
+def test_steps_to_score_is_the_first_step_the_running_final_score_reaches():
+    from shoal.trainer.reference import Curve, steps_to_score
+
+    steps = np.arange(1, 101) * 1000.0
+    scores = np.where(steps < 50_000, 1.0, 10.0)
+    curve = Curve(steps, steps / 1000, scores)
+    # The running final score averages the last 5% of the steps so far: at 52,000 that is
+    # the rows from 49,400 on, all 10 (at 50,000 it still held 48,000 and 49,000).
+    assert steps_to_score(curve, 10.0) == 52_000
+    assert steps_to_score(curve, 1.0) == 1000
+    assert steps_to_score(curve, 11.0) == math.inf
