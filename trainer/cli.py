@@ -70,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_bench(args)
     except (ConfigError, DisplayUnavailable, DependencyNotInstalled) as error:
         fail(str(error))
+    except OSError as error:  # a read-only folder, a full disk, an unwritable --video path
+        target = error.filename2 or error.filename  # a rename names its destination second
+        where = f"{target}: " if target else ""
+        fail(f"{where}{error.strerror or error}")
     except TrainingDiverged as error:
         print(f"shoal: error: {error}", file=sys.stderr)
         return 1

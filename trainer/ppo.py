@@ -158,6 +158,9 @@ def train_process(
     if distributed.is_main:  # created only once the settings proved good
         if resume is None:
             claim_run_dir(run_dir)  # exclusive: a run started at once into it fails here
+        else:  # a checkpoint save killed half-way left its temporary file: this run owns it
+            for stale in (run_dir / "checkpoints").glob(".*.tmp*"):
+                stale.unlink(missing_ok=True)
         save_config(config, run_dir / "config.toml")
 
     # ---- storage: [segments, horizon], segment i is env row i ----
@@ -764,16 +767,16 @@ class MetricsLog:
     (rewritten atomically) and appends after them."""
 
     def __init__(self, path: Path, keep_until_update: int = 0):
-        kept: list[str] = []
+        kept: list[dict[str, str]] = []
         if keep_until_update > 0 and path.exists():
-            with open(path, newline="") as file:
-                kept = [line for line in csv.DictReader(file)
-                        if int(line["update"]) <= keep_until_update]
+            kept = [row for row in read_metric_rows(path)
+                    if int(row["update"]) <= keep_until_update]
         header = ",".join(METRIC_COLUMNS) + "\n"
         lines = [",".join(row[column] for column in METRIC_COLUMNS) + "\n" for row in kept]
         write_text_atomically(path, header + "".join(lines))
         self.file = open(path, "a", newline="")
-        self.writer = csv.DictWriter(self.file, fieldnames=METRIC_COLUMNS)
+        # "\n" like the rows kept above (the csv module's default is "\r\n")
+        self.writer = csv.DictWriter(self.file, fieldnames=METRIC_COLUMNS, lineterminator="\n")
 
     def write(self, row: dict[str, float]) -> None:
         self.writer.writerow({key: repr(value) if isinstance(value, float) else value
@@ -782,6 +785,24 @@ class MetricsLog:
 
     def close(self) -> None:
         self.file.close()
+
+
+def read_metric_rows(path: Path) -> list[dict[str, str]]:
+    """The whole rows of a run's metrics.csv, to keep on resume. A last line without its
+    newline was cut by a crash mid-write and is dropped (its last number may be cut short);
+    a file that is not a metrics log is a ConfigError."""
+    text = path.read_text(errors="replace")
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    rows = list(csv.DictReader(text.splitlines()))
+    if rows and set(METRIC_COLUMNS) - set(rows[0]):
+        raise ConfigError(f"{path} is not a shoal metrics.csv (it lacks the columns "
+                          f"{sorted(set(METRIC_COLUMNS) - set(rows[0]))}): cannot resume into it")
+    try:
+        return [row for row in rows if all(row.get(column) not in (None, "") for column in METRIC_COLUMNS)
+                and int(row["update"]) >= 0]
+    except ValueError:
+        raise ConfigError(f"{path} holds an update that is not a number: cannot resume into it") from None
 
 
 def training_state(envs: EnvRows, storage: RolloutStorage, episodes: EpisodeStats,

@@ -168,3 +168,49 @@ def test_ctrl_c_is_one_line_that_says_how_to_resume(monkeypatch, tmp_path, capsy
     err = one_line_error(capsys, ["train", "snake", *TINY, "--run-dir", str(tmp_path / "r")],
                          code=130)
     assert "interrupted" in err and "--resume" in err
+
+
+def interrupted_run(tmp_path):
+    """A tiny run stopped after 2 of its 4 updates, as a crash would leave it."""
+    run_dir = tmp_path / "run"
+    config = tiny_snake("--total-timesteps", "1024", "--num-envs", "16", "--horizon", "16",
+                        "--minibatch-size", "256", "--checkpoint-interval", "2")
+    ppo.train(config, run_dir, quiet=True, stop_after_updates=2)
+    return run_dir
+
+
+def test_resume_drops_a_row_cut_mid_write_and_keeps_one_line_ending(tmp_path):
+    run_dir = interrupted_run(tmp_path)
+    metrics = run_dir / "metrics.csv"
+    metrics.write_text(metrics.read_text() + "3,768,1.0,99")  # a crash while writing row 3
+    (run_dir / "checkpoints" / ".latest.abc123.tmp.pt").write_bytes(b"half a checkpoint")
+    assert main(["train", "snake", "--resume", str(run_dir)]) == 0
+    data = metrics.read_bytes()
+    assert b"\r" not in data
+    updates = [line.split(b",")[0] for line in data.splitlines()[1:]]
+    assert updates == [b"1", b"2", b"3", b"4"]
+    assert not list((run_dir / "checkpoints").glob(".*.tmp*"))  # the stale temporary is gone
+
+
+def test_resume_into_a_garbage_metrics_file_is_one_line(tmp_path, capsys):
+    run_dir = interrupted_run(tmp_path)
+    (run_dir / "metrics.csv").write_bytes(b"\x00\xffnot,a,metrics,file\n1,2,3\n")
+    assert "is not a shoal metrics.csv" in one_line_error(
+        capsys, ["train", "snake", "--resume", str(run_dir)])
+
+
+def test_a_checkpoint_that_cannot_be_written_is_one_line(tmp_path, capsys):
+    run_dir = interrupted_run(tmp_path)
+    (run_dir / "checkpoints" / "final.pt").mkdir()  # (root ignores read-only folders)
+    err = one_line_error(capsys, ["train", "snake", "--resume", str(run_dir)])
+    assert "final.pt" in err and "directory" in err.lower()
+    assert not list((run_dir / "checkpoints").glob(".*.tmp*"))  # no temporary left behind
+
+
+def test_an_unwritable_video_path_is_one_line(tiny_run, tmp_path, capsys):
+    pytest.importorskip("PIL.Image")
+    (tmp_path / "file").write_text("x")
+    err = one_line_error(capsys, ["eval", "snake", "--checkpoint",
+                                  str(tiny_run / "checkpoints" / "final.pt"),
+                                  "--video", str(tmp_path / "file" / "agent.gif")])
+    assert "agent.gif" in err or "file" in err
