@@ -28,8 +28,10 @@ VECTOR_ARGUMENTS = frozenset(
 
 
 @functools.cache
-def one_row_env_class(game_class: type[Game]) -> type[ShoalVectorEnv]:
-    return type(f"{game_class.__name__}Rows", (ShoalVectorEnv,), {"game_class": game_class})
+def one_row_env_class(game_class: type[Game], env_name: str) -> type[ShoalVectorEnv]:
+    """The one-row vector env a single env wraps, named after the single env, so that the
+    errors it raises name the class the user made (BreakoutEnv, not an internal one)."""
+    return type(env_name, (ShoalVectorEnv,), {"game_class": game_class})
 
 
 class ShoalEnv(gymnasium.Env):
@@ -49,7 +51,7 @@ class ShoalEnv(gymnasium.Env):
                 f"{type(self).__name__} is a single env and does not take {vector_only}: "
                 "those are arguments of gymnasium.make_vec"
             )
-        self._rows = one_row_env_class(self.game_class)(
+        self._rows = one_row_env_class(self.game_class, type(self).__name__)(
             1,
             max_episode_steps=None,
             autoreset_mode=AutoresetMode.DISABLED,
@@ -102,6 +104,12 @@ class ShoalEnv(gymnasium.Env):
     def _row_info(infos: dict[str, Any]) -> dict[str, Any]:
         """The single env's info: the game's action mask (if it has masks) of its one row."""
         return {"action_mask": infos["action_mask"][0]} if "action_mask" in infos else {}
+
+    def __reduce__(self):
+        raise TypeError(f"{type(self).__name__} cannot be pickled: its state lives in native "
+                        "memory. Make another with gymnasium.make(env.spec); a vector env of "
+                        "one row (gymnasium.make_vec) can copy its state with get_state() / "
+                        "set_state()")
 
     def render(self) -> np.ndarray | None:
         """"rgb_array": the frame, uint8 [height, width, 3], drawn without a display;

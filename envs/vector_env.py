@@ -610,5 +610,10 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
             infos["_final_info"] = ended.copy()
         return infos
 
+    def __reduce__(self):
+        raise TypeError(f"{type(self).__name__} cannot be pickled: its state lives in native "
+                        "memory. Make another with gymnasium.make_vec(...), and copy a state "
+                        "with get_state() / set_state()")
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(num_envs={self.num_envs}, {self.game.parameters()})"

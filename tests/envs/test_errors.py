@@ -251,3 +251,20 @@ def test_options_that_are_not_a_dict_are_named(env_id):
     if gymnasium.spec(env_id).entry_point != shoal.VECTOR_ONLY_ENTRY_POINT:
         with pytest.raises(TypeError, match="options must be None or a dict"):
             gymnasium.make(env_id).reset(options="abc")
+
+
+def test_pickling_an_env_is_a_clear_type_error(env_id):
+    import pickle
+
+    with pytest.raises(TypeError, match="cannot be pickled: its state lives in native memory"):
+        pickle.dumps(make_small_vec(env_id))
+    if gymnasium.spec(env_id).entry_point != shoal.VECTOR_ONLY_ENTRY_POINT:
+        env = gymnasium.make(env_id)
+        with pytest.raises(TypeError, match=f"{type(env.unwrapped).__name__} cannot be pickled"):
+            pickle.dumps(env.unwrapped)
+
+
+def test_single_env_errors_name_the_single_env_class():
+    env = gymnasium.make("shoal/Breakout-v0", render_mode="rgb_array").unwrapped
+    with pytest.raises(shoal.ResetNeeded, match=r"^BreakoutEnv\.render\(\) was called before reset"):
+        env.render()
