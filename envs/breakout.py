@@ -186,6 +186,13 @@ class BreakoutEnv(ShoalEnv):
     (trainer/configs/breakout.toml). The `score` statistic counts points only, whatever the
     penalty.
 
+    Why `paddle_width` exists: at the default frameskip the paddle moves 32 pixels per step,
+    and the default 64-pixel paddle halves to 32 pixels. From then on every catch at top speed
+    must be exact, and PPO stalls near 250 points with most balls lost there.
+    `shoal train breakout` sets `paddle_width = 96` (48 pixels when halved;
+    trainer/configs/breakout.toml); the default keeps the harder game. See
+    docs/breakout_diagnosis.md.
+
     ## Starting State
 
     A full wall, 5 balls, score 0, the full-width paddle centred, and the ball served from

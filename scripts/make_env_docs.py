@@ -23,6 +23,7 @@ from pathlib import Path
 import gymnasium
 
 import shoal
+from shoal.trainer.reference import machine_name
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "envs"
@@ -82,9 +83,11 @@ def reference_section(env_id: str) -> str:
         "## Reference training result",
         "",
         f"`shoal train {name}` (trainer/configs/{name}.toml) with seeds "
-        f"{', '.join(map(str, summary['seeds']))} on {summary['machine']['cpu']}: final score "
+        f"{', '.join(map(str, summary['seeds']))} on {machine_name(summary)}: final score "
         f"{score['mean']:.1f} +- {score['std']:.1f} after {summary['steps']:,} agent-steps, "
-        f"{summary['wall_time_s_mean'] / 60:.1f} minutes per run. `shoal reproduce {name}` "
+        f"{summary['wall_time_s_mean'] / 60:.1f} minutes per run"
+        + (f" ({summary['wall_time_note']})" if "wall_time_note" in summary else "")
+        + f". `shoal reproduce {name}` "
         "trains again and says whether the new run lies in the band; see "
         "[reference results](../reference.md).",
         "",

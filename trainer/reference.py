@@ -621,6 +621,9 @@ def machine_name(summary: dict[str, Any]) -> str:
     """The machine of a summary in a few words: its GPU if it trained on one, its CPU."""
     machine = summary.get("machine", {})
     cpu = machine.get("cpu", "an unknown machine")
+    capability = machine.get("cpu_capability", "")
+    if capability and " " not in capability:  # AVX512, AVX2, ... (not the "not recorded" note)
+        cpu = f"{cpu} ({capability})"
     if machine.get("device", "cpu") == "cpu":
         return cpu
     return f"{machine.get('gpu') or machine['device']}, {cpu}"

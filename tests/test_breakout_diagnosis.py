@@ -1,0 +1,47 @@
+"""The instruments behind docs/breakout_diagnosis.md: the scripted tracker and the table of
+steps to each score, computed from the committed curves."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_tracker_catches_more_with_a_wider_paddle():
+    tracker = load_script("breakout_tracker")
+    narrow, narrow_episodes = tracker.track(64.0, num_envs=32, steps=1500, seed=0)
+    wide, wide_episodes = tracker.track(96.0, num_envs=32, steps=1500, seed=0)
+    assert narrow_episodes > 0 and wide_episodes > 0
+    assert wide > narrow > 50  # far above random play (about 5)
+
+
+def test_the_table_reports_steps_to_each_milestone(tmp_path):
+    diagnosis = load_script("breakout_diagnosis")
+    steps = np.arange(1, 201) * 500_000
+    rows = ["experiment,seed,global_step,wall_time,score"]
+    for step in steps:
+        rows.append(f"a:fast,0,{step},{step / 1e5},{min(864.0, step / 50_000)}")
+        rows.append(f"a:slow,0,{step},{step / 1e5},250")
+    (tmp_path / "curves.csv").write_text("\n".join(rows) + "\n")
+    curves = diagnosis.read_curves(tmp_path / "curves.csv")
+    table = diagnosis.table(curves)
+    fast = next(line for line in table.splitlines() if "a:fast" in line)
+    slow = next(line for line in table.splitlines() if "a:slow" in line)
+    # 400 is first reached by the running mean of the last 5% of the steps at ~20.5M.
+    reached = diagnosis.steps_to_score(curves["a:fast"][0], 400)
+    assert 20e6 < reached < 21.5e6 and f"{reached / 1e6:.1f}M" in fast
+    assert "never" in slow and math.isinf(diagnosis.steps_to_score(curves["a:slow"][0], 400))
+    diagnosis.plot(curves, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
