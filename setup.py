@@ -68,10 +68,17 @@ def extensions() -> list[Extension]:
     ]
 
 
+# Both steps use every core: cythonize translates the .pyx files in parallel, and build_ext
+# compiles the extensions in parallel (its `parallel` option, here the default of every
+# build, editable or wheel). SHOAL_BUILD_JOBS=1 builds serially.
+BUILD_JOBS = int(os.environ.get("SHOAL_BUILD_JOBS", "0")) or os.cpu_count() or 1
+
 stage_pxd_files()
 setup(
+    options={"build_ext": {"parallel": BUILD_JOBS}},
     ext_modules=cythonize(
         extensions(),
+        nthreads=BUILD_JOBS if BUILD_JOBS > 1 else 0,
         include_path=[str(STAGED_PXD)],
         compiler_directives={
             "language_level": 3,
