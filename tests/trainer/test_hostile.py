@@ -214,3 +214,76 @@ def test_an_unwritable_video_path_is_one_line(tiny_run, tmp_path, capsys):
                                   str(tiny_run / "checkpoints" / "final.pt"),
                                   "--video", str(tmp_path / "file" / "agent.gif")])
     assert "agent.gif" in err or "file" in err
+
+
+# ---- risky probes, each in its own process with a timeout ----
+
+
+def run_cli(args, cwd, timeout=120):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "shoal.trainer.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+class RunsACommand:
+    """Unpickled, this would run a shell command: weights_only loading must refuse it."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_pickle_bomb_checkpoint_never_runs_its_code(tmp_path):
+    marker = tmp_path / "owned"
+    bomb = tmp_path / "bomb.pt"
+    torch.save({"model": RunsACommand(marker), "config": {}}, bomb)
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "latest.pt").write_bytes(bomb.read_bytes())
+    for args in (["eval", "snake", "--checkpoint", str(bomb)],
+                 ["train", "snake", "--resume", str(run_dir)]):
+        result = run_cli(args, tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert "cannot read checkpoint" in result.stderr and "Traceback" not in result.stderr
+    assert not marker.exists()
+
+
+def test_sigkill_during_training_leaves_whole_files_and_resume_matches_an_unbroken_run(tmp_path):
+    import csv
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    settings = [*TINY, "--total-timesteps", str(256 * 60), "--checkpoint-interval", "3"]
+    straight = tmp_path / "straight"
+    assert run_cli(["train", "snake", *settings, "--run-dir", str(straight)], tmp_path).returncode == 0
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-m", "shoal.trainer.cli", "train", "snake",
+                                *settings, "--run-dir", str(killed)], cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    latest = killed / "checkpoints" / "latest.pt"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if latest.exists() and torch.load(latest, weights_only=True)["update"] >= 6:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait(30)
+    assert latest.exists(), "the run ended before it could be killed"
+    torch.load(latest, weights_only=True)  # whole, never torn
+    assert run_cli(["train", "snake", "--resume", str(killed)], tmp_path).returncode == 0
+
+    def rows(run_dir):
+        with open(run_dir / "metrics.csv", newline="") as file:
+            return [{key: value for key, value in row.items() if key not in ("wall_time", "sps")}
+                    for row in csv.DictReader(file)]
+
+    assert rows(killed) == rows(straight)  # every row, the killed part included
