@@ -14,6 +14,8 @@ its "source" entry says which run it came from, and on what machine.
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +53,28 @@ def strip_checkpoint(checkpoint: dict[str, Any], source: dict[str, Any]) -> dict
         raise ConfigError(f"the checkpoint lacks {missing}: not a final checkpoint of shoal train")
     stripped = {key: checkpoint[key] for key in KEPT}
     stripped["model"] = {name: tensor.detach().clone() for name, tensor in checkpoint["model"].items()}
-    stripped["source"] = dict(source)
+    # Plain values only, through JSON: torch.__version__ is a TorchVersion, which a
+    # weights_only load refuses as a class.
+    stripped["source"] = json.loads(json.dumps(source, default=str))
     return stripped
+
+
+#: Episodes of envs with no time limit of their own (an MMO life) are cut here when a shipped
+#: policy is evaluated: a good agent may live for as long as one cares to watch.
+EVALUATION_STEP_LIMIT = 2000
+
+
+def evaluation_limit(config: dict[str, Any]) -> dict[str, Any]:
+    """The env override that bounds an evaluation's episodes: max_episode_steps for an env
+    with no limit of its own or in the config, else nothing."""
+    import shoal
+
+    game_class = shoal.vector_env_class(config["env_id"]).game_class
+    if game_class.default_max_episode_steps is None and "max_episode_steps" not in config.get("env", {}):
+        return {"max_episode_steps": EVALUATION_STEP_LIMIT}
+    return {}
 
 
 def save_pretrained(checkpoint: dict[str, Any], path: str | Path) -> None:
     write_atomically(path, lambda file: torch.save(checkpoint, file))
+    os.chmod(path, 0o644)  # package data: readable by everyone (the temporary was 0600)
