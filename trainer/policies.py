@@ -27,9 +27,8 @@ observations as they come from the env (any dtype, batched on the first axis).
 
 from __future__ import annotations
 
-import os
-
 import math
+import os
 from typing import TYPE_CHECKING
 
 import gymnasium

@@ -678,9 +678,10 @@ def check_finite(update: int, losses: dict[str, float], policy: nn.Module) -> No
     bad_weights = [name for name, weight in policy.named_parameters()
                    if not bool(torch.isfinite(weight).all())]
     if bad_losses or bad_weights:
-        what = (f"the losses {bad_losses}" if bad_losses else "") + (
-            " and " if bad_losses and bad_weights else "") + (
-            f"{len(bad_weights)} weight tensors ({bad_weights[0]}, ...)" if bad_weights else "")
+        parts = [f"the losses {bad_losses}"] if bad_losses else []
+        if bad_weights:
+            parts.append(f"{len(bad_weights)} weight tensors ({bad_weights[0]}, ...)")
+        what = " and ".join(parts)
         raise TrainingDiverged(
             f"training diverged at update {update}: {what} became inf or NaN; nothing of this "
             "update was saved (checkpoints/latest.pt, if any, is the last good state). Lower "

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+import shoal
 from shoal._ext.files import write_atomically
 from shoal.trainer.checkpoint import load_checkpoint
 from shoal.trainer.config import ConfigError, resolve_env
@@ -67,8 +68,6 @@ EVALUATION_STEP_LIMIT = 2000
 def evaluation_limit(config: dict[str, Any]) -> dict[str, Any]:
     """The env override that bounds an evaluation's episodes: max_episode_steps for an env
     with no limit of its own or in the config, else nothing."""
-    import shoal
-
     game_class = shoal.vector_env_class(config["env_id"]).game_class
     if game_class.default_max_episode_steps is None and "max_episode_steps" not in config.get("env", {}):
         return {"max_episode_steps": EVALUATION_STEP_LIMIT}

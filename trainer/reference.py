@@ -55,9 +55,10 @@ import numpy as np
 
 import shoal
 from shoal.trainer.config import (
-    ConfigError, config_from_dict, env_names, load_config, resolve_env, save_config,
+    ConfigError, config_from_dict, env_names, load_config, read_toml, resolve_env, save_config,
 )
 from shoal.trainer.bench import cpu_capability, cpu_model
+from shoal.trainer.run_dirs import check_run_dir_free
 from shoal._ext.files import write_text_atomically
 
 REFERENCE_ROOT = Path(__file__).resolve().parent / "reference"
@@ -142,7 +143,7 @@ def steps_to_score(curve: Curve, target: float) -> float:
     final score so far (final_score at that row: the mean over the last FINAL_FRACTION of
     the steps up to it) is at least target; inf if it never does. Reaching, not holding (see
     holds_from): the milestone other trainers report ("400 points at 43.5M steps")."""
-    for row, step in enumerate(curve.steps):
+    for step in curve.steps:
         if final_score(curve, int(step)) >= target:
             return float(step)
     return math.inf
@@ -459,7 +460,6 @@ def make_reference(
     runs/reference-<env>), then write the reference under root/<env>/ and return its summary.
     An older reference of the env is replaced only once every seed has finished."""
     from shoal.trainer.ppo import train  # torch only from here on
-    from shoal.trainer.run_dirs import check_run_dir_free
 
     name, _ = resolve_env(env)
     seeds = [int(seed) for seed in seeds]
@@ -499,8 +499,6 @@ def reference_from_runs(
     the env's own config (with the overrides, as make_reference takes them) and its seed,
     display aside, so the reference is of the settings it claims; each run must have
     finished."""
-    from shoal.trainer.config import read_toml
-
     name, _ = resolve_env(env)
     runs_dir = Path(runs_dir) if runs_dir is not None else Path("runs") / f"reference-{name}"
     runs = {}
@@ -605,11 +603,19 @@ def machine_info(config: dict[str, Any]) -> dict[str, Any]:
     return info
 
 
+def recorded_capability(machine: dict[str, Any]) -> str | None:
+    """torch's CPU capability where the summary recorded one (AVX512, AVX2, ...); None for
+    the older summaries, whose field holds a note that it was not recorded."""
+    capability = machine.get("cpu_capability", "")
+    return capability if capability and " " not in capability else None
+
+
 def hosts_line(summary: dict[str, Any]) -> str:
     """The reference's host beside this one: runs are bit-identical only on the same CPU kind
     (torch's CPU capability), build and thread counts."""
     machine = summary.get("machine", {})
-    theirs = (f"{machine.get('cpu', 'unknown')}, {machine.get('cpu_capability', 'capability not recorded')}, "
+    theirs = (f"{machine.get('cpu', 'unknown')}, "
+              f"{recorded_capability(machine) or 'capability not recorded'}, "
               f"{machine.get('logical_cpus', '?')} CPUs")
     ours = f"{cpu_model()}, {cpu_capability()}, {os.cpu_count()} CPUs"
     same = machine.get("cpu_capability") == cpu_capability() and machine.get("cpu") == cpu_model()
@@ -621,8 +627,8 @@ def machine_name(summary: dict[str, Any]) -> str:
     """The machine of a summary in a few words: its GPU if it trained on one, its CPU."""
     machine = summary.get("machine", {})
     cpu = machine.get("cpu", "an unknown machine")
-    capability = machine.get("cpu_capability", "")
-    if capability and " " not in capability:  # AVX512, AVX2, ... (not the "not recorded" note)
+    capability = recorded_capability(machine)
+    if capability:
         cpu = f"{cpu} ({capability})"
     if machine.get("device", "cpu") == "cpu":
         return cpu
