@@ -1,5 +1,5 @@
 """Writing frames to files: PNG pictures (no dependency), GIF videos (Pillow) and MP4 videos
-(imageio-ffmpeg). Every file is written atomically (shoal._ext.files): a crash never leaves a
+(imageio-ffmpeg). Every file is written atomically (shoal.files): a crash never leaves a
 torn picture or video under the name.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from shoal._ext.files import commit, discard, temporary_beside, write_atomically
+from shoal.files import commit, discard, temporary_beside, write_atomically
 
 GIF_SUFFIXES = (".gif",)
 FFMPEG_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov")

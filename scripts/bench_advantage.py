@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from shoal._ext.files import write_text_atomically
+from shoal.files import write_text_atomically
 from shoal.trainer.advantage import compute_advantages, reference_advantages
 
 

@@ -28,7 +28,7 @@ import numpy as np
 
 import shoal
 from shoal._ext.core import openmp_available
-from shoal._ext.files import write_text_atomically
+from shoal.files import write_text_atomically
 from shoal.trainer.bench import bench_env, cpu_capability, cpu_model
 
 

@@ -32,7 +32,7 @@ import gymnasium
 import numpy as np
 
 import shoal
-from shoal._ext.files import write_text_atomically
+from shoal.files import write_text_atomically
 from shoal.trainer.bench import cpu_capability, cpu_model
 
 

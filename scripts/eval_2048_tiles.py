@@ -14,7 +14,8 @@ import numpy as np
 
 from shoal.trainer.checkpoint import load_checkpoint
 from shoal.trainer.config import config_from_dict
-from shoal.trainer.ppo import CheckpointPolicy, make_envs
+from shoal.trainer.evaluation import CheckpointPolicy
+from shoal.trainer.rollout import make_envs
 
 THRESHOLDS = (256, 512, 1024, 2048, 4096)
 

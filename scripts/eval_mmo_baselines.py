@@ -107,7 +107,7 @@ def scripted_policy(seed: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 def checkpoint_policy(path: str, envs) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     from shoal.trainer.checkpoint import load_checkpoint
-    from shoal.trainer.ppo import CheckpointPolicy
+    from shoal.trainer.evaluation import CheckpointPolicy
 
     policy = CheckpointPolicy(load_checkpoint(path), envs)
     starts = np.ones(envs.num_envs, dtype=bool)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from shoal.trainer.checkpoint import load_checkpoint
 from shoal.trainer.config import ConfigError, resolve_env
-from shoal.trainer.ppo import evaluate
+from shoal.trainer.evaluation import evaluate
 from shoal.trainer.pretrained import (
     PRETRAINED_DIR,
     evaluation_limit,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shoal._ext.files import write_atomically, write_text_atomically
+from shoal.files import write_atomically, write_text_atomically
 
 
 def test_a_failed_write_keeps_the_previous_file_and_leaves_no_temporary(tmp_path):

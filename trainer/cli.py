@@ -377,7 +377,7 @@ def run_eval(args: argparse.Namespace, env_overrides: dict | None = None) -> int
     _, env_id = resolve_env(args.env)
 
     from shoal.trainer.checkpoint import load_checkpoint  # torch only from here on
-    from shoal.trainer.ppo import evaluate
+    from shoal.trainer.evaluation import evaluate
 
     checkpoint = policy_checkpoint(args, env_id, load_checkpoint)
     if args.episodes is None:
@@ -424,7 +424,7 @@ def watch_checkpoint(args: argparse.Namespace, checkpoint: dict, env_id: str,
     import shoal
 
     from shoal.render.video import VIDEO_SUFFIXES, VideoWriter
-    from shoal.trainer.ppo import watch
+    from shoal.trainer.evaluation import watch
 
     if args.render and args.video:
         fail("--render and --video watch in two ways: choose one")
@@ -489,7 +489,7 @@ def run_play(args: argparse.Namespace) -> int:
                               render_view=args.view, autoreset_mode=autoreset, **env_parameters)
     others = None
     if checkpoint is not None:
-        from shoal.trainer.ppo import CheckpointPolicy
+        from shoal.trainer.evaluation import CheckpointPolicy
 
         others = CheckpointPolicy(checkpoint, envs)
     scene = envs.scene

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import shoal
-from shoal._ext.files import write_text_atomically
+from shoal.files import write_text_atomically
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_FILE = CONFIG_DIR / "default.toml"

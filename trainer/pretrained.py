@@ -2,7 +2,7 @@
 --pretrained`, or in Python:
 
     from shoal.trainer.pretrained import load_pretrained
-    from shoal.trainer.ppo import evaluate
+    from shoal.trainer.evaluation import evaluate
     print(evaluate(load_pretrained("breakout"), episodes=10))
 
 `trainer/pretrained/<env>.pt` holds the final policy of one reference run per env: a
@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 import shoal
-from shoal._ext.files import write_atomically
+from shoal.files import write_atomically
 from shoal.trainer.checkpoint import load_checkpoint
 from shoal.trainer.config import ConfigError, resolve_env
 

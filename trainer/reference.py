@@ -59,7 +59,7 @@ from shoal.trainer.config import (
 )
 from shoal.trainer.bench import cpu_capability, cpu_model
 from shoal.trainer.run_dirs import check_run_dir_free
-from shoal._ext.files import write_text_atomically
+from shoal.files import write_text_atomically
 
 REFERENCE_ROOT = Path(__file__).resolve().parent / "reference"
 #: The final score is the mean score over this last share of a run's steps.

@@ -69,7 +69,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from shoal._ext.files import replacing, write_text_atomically
+from shoal.files import replacing, write_text_atomically
 from shoal.trainer.config import (
     SWEEP_TABLE, Config, ConfigError, as_type, check_limits, close_keys_hint, env_config_file,
     field_types, load_config, read_toml, resolve_env, settings_of, to_toml, toml_value,

@@ -14,7 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import shoal  # noqa: E402
-from shoal.trainer import ppo  # noqa: E402
+from shoal.trainer import evaluation, metrics_log, ppo, rollout  # noqa: E402
 from shoal.trainer.advantage import reference_advantages  # noqa: E402
 from shoal.trainer.checkpoint import load_checkpoint  # noqa: E402
 from shoal.trainer.cli import main  # noqa: E402
@@ -93,12 +93,12 @@ def test_truncated_rows_get_gamma_times_the_value_of_their_final_observation():
         seen.append(obs.clone())
         return obs.sum(dim=1)  # V(o) = sum of o
 
-    ppo.bootstrap_truncations(rewards, terminations, truncations, infos, get_value, gamma=0.5)
+    rollout.bootstrap_truncations(rewards, terminations, truncations, infos, get_value, gamma=0.5)
     assert rewards.tolist() == [1.0, 2.0 + 0.5 * 15.0, 3.0, 4.0]
     # The rows come along, for a recurrent policy to pick their states.
     rewards = torch.tensor([1.0, 2.0, 3.0, 4.0])
     rows_seen = []
-    ppo.bootstrap_truncations(rewards, terminations, truncations, infos,
+    rollout.bootstrap_truncations(rewards, terminations, truncations, infos,
                               lambda obs, rows: rows_seen.append(rows.tolist()) or obs.sum(1),
                               gamma=0.5)
     assert rows_seen == [[1]]
@@ -117,7 +117,7 @@ def test_truncation_bootstrap_reads_shoals_real_infos():
     rows = np.flatnonzero(truncations & ~terminations)
     assert rows.size  # the time limit cut somebody off
     expected[rows] += 0.9 * torch.from_numpy(np.stack(infos["final_obs"][rows])).float().sum((1, 2))
-    ppo.bootstrap_truncations(rewards, terminations, truncations, infos,
+    rollout.bootstrap_truncations(rewards, terminations, truncations, infos,
                               lambda obs, rows: obs.float().sum((1, 2)), gamma=0.9)
     assert torch.equal(rewards, expected)
 
@@ -154,12 +154,12 @@ def test_ratios_are_one_for_the_policy_that_acted(lstm):
     # resets at episode starts (the tiny snake ends many episodes within a segment).
     config = tiny_snake("--num-envs", "8", "--horizon", "32", "--minibatch-size", "64",
                         "--lstm", str(lstm).lower(), "--lstm-size", "16")
-    envs = ppo.EnvRows(config)
+    envs = rollout.EnvRows(config)
     policy = make_policy(config, envs.observation_space, envs.action_space)
-    storage = ppo.RolloutStorage(config, envs, policy, torch.device("cpu"))
+    storage = rollout.RolloutStorage(config, envs, policy, torch.device("cpu"))
     storage.start(envs.reset(config.seed))
     with torch.inference_mode():
-        storage.collect(envs, policy, ppo.EpisodeStats())
+        storage.collect(envs, policy, rollout.EpisodeStats())
     envs.close()
     assert storage.dones.any() and storage.starts[:, 1:].any()
     ratios = ppo.current_ratios(policy, storage, minibatch_size=64)
@@ -191,7 +191,7 @@ def test_ppo_learns_tiny_snake_far_better_than_random(tmp_path):
     assert summary["global_step"] == 81920
 
     checkpoint = load_checkpoint(tmp_path / "checkpoints" / "final.pt")
-    trained = ppo.evaluate(checkpoint, episodes=64, seed=100)["return_mean"]
+    trained = evaluation.evaluate(checkpoint, episodes=64, seed=100)["return_mean"]
     envs = gymnasium.make_vec(config.env_id, num_envs=64, **config.env)
     generator = torch.Generator().manual_seed(0)
     random = first_episode_returns(
@@ -240,7 +240,7 @@ def test_cli_train_writes_config_metrics_and_checkpoints_then_eval_reads_them(tm
     assert (run_dir / "config.toml").is_file()
     assert load_config("snake", run_dir / "config.toml").total_timesteps == 2048
     rows = read_metrics(run_dir)
-    assert len(rows) == 2 and set(ppo.METRIC_COLUMNS) <= set(rows[0])
+    assert len(rows) == 2 and set(metrics_log.METRIC_COLUMNS) <= set(rows[0])
     for name in ("latest.pt", "final.pt"):
         assert load_checkpoint(run_dir / "checkpoints" / name)["step"] == 2048
 
@@ -295,7 +295,7 @@ def test_the_score_column_is_the_games_score_stat(tmp_path):
     scores = [float(row["score"]) for row in read_metrics(tmp_path) if row["episodes"] != "0"]
     assert scores and all(0.0 <= score <= 1.0 for score in scores)
     assert any(0.0 < score for score in scores)  # a 5 x 5 maze is solved by chance
-    summary = ppo.evaluate(load_checkpoint(tmp_path / "checkpoints" / "final.pt"), episodes=16,
+    summary = evaluation.evaluate(load_checkpoint(tmp_path / "checkpoints" / "final.pt"), episodes=16,
                            seed=1)
     assert summary["score_mean"] == summary["success_mean"]
     assert 0.0 <= summary["optimality_mean"] <= 1.0 and summary["size_mean"] == 5.0

@@ -15,7 +15,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from shoal.trainer import ppo  # noqa: E402
+from shoal.trainer import evaluation, minibatches, ppo, rollout  # noqa: E402
 from shoal.trainer.checkpoint import load_checkpoint  # noqa: E402
 from shoal.trainer.cli import main  # noqa: E402
 from shoal.trainer.config import load_config  # noqa: E402
@@ -68,25 +68,25 @@ def test_normalizer_keeps_the_moments_of_everything_it_saw():
 
 def test_prio_alpha_zero_is_exactly_uniform_sampling():
     advantages = torch.randn(16, 8)
-    probabilities = ppo.segment_probabilities(advantages, 0.0)
+    probabilities = minibatches.segment_probabilities(advantages, 0.0)
     assert torch.equal(probabilities, torch.full((16,), 1 / 16))
-    assert torch.equal(ppo.importance_weights(probabilities, 0.7), torch.ones(16))
+    assert torch.equal(minibatches.importance_weights(probabilities, 0.7), torch.ones(16))
     config = tiny_snake("--num-envs", "16", "--horizon", "8", "--minibatch-size", "32")
-    order, weights = ppo.SampleUnits(config, recurrent=False).draw(advantages, 0.0, 0.5)
+    order, weights = minibatches.SampleUnits(config, recurrent=False).draw(advantages, 0.0, 0.5)
     assert weights is None and torch.equal(order.sort().values, torch.arange(128))
 
 
 def test_prioritized_sampling_favours_segments_with_large_advantages():
     advantages = torch.tensor([[1.0, -1.0], [0.0, 0.5], [4.0, 0.0], [0.0, 0.0]])
-    probabilities = ppo.segment_probabilities(advantages, 1.0)
+    probabilities = minibatches.segment_probabilities(advantages, 1.0)
     assert torch.allclose(probabilities, torch.tensor([2.0, 0.5, 4.0, 0.0]) / 6.5)
-    squared = ppo.segment_probabilities(advantages, 2.0)
+    squared = minibatches.segment_probabilities(advantages, 2.0)
     assert squared[2] > probabilities[2]  # a higher alpha sharpens the preference
-    weights = ppo.importance_weights(probabilities, 1.0)
+    weights = minibatches.importance_weights(probabilities, 1.0)
     assert torch.allclose(weights[:3], 1 / (4 * probabilities[:3]))  # (N P)^-1 at beta = 1
     config = tiny_snake("--num-envs", "4", "--horizon", "2", "--minibatch-size", "4",
                         "--prio-alpha", "1.0")
-    units = ppo.SampleUnits(config, recurrent=False)
+    units = minibatches.SampleUnits(config, recurrent=False)
     assert units.whole_segments and units.length == 2
     torch.manual_seed(0)
     draws = torch.cat([units.draw(advantages, 1.0, 0.5)[0] for _ in range(500)])
@@ -172,13 +172,13 @@ def test_masked_actions_are_never_taken_and_their_log_probability_is_nil():
     try:
         config = dataclasses.replace(tiny_breakout(), env_id="shoal-test/Masked-v0", env={},
                                      overlap_rollout=False)
-        envs = ppo.EnvRows(config)
+        envs = rollout.EnvRows(config)
         policy = make_policy(config, envs.observation_space, envs.action_space)
-        storage = ppo.RolloutStorage(config, envs, policy, torch.device("cpu"))
+        storage = rollout.RolloutStorage(config, envs, policy, torch.device("cpu"))
         storage.start(envs.reset(0))
         with torch.inference_mode():
             for _ in range(3):
-                storage.collect(envs, policy, ppo.EpisodeStats())
+                storage.collect(envs, policy, rollout.EpisodeStats())
         assert envs.envs[0].illegal_actions == 0
         assert storage.masks is not None and not storage.masks.all()
         assert torch.equal(storage.rewards, torch.ones_like(storage.rewards))
@@ -207,7 +207,7 @@ def test_lstm_policy_learns_tiny_snake(tmp_path):
     ppo.train(config, tmp_path, quiet=True)
     checkpoint = load_checkpoint(tmp_path / "checkpoints" / "final.pt")
     assert "lstm.weight_hh" in checkpoint["model"]
-    assert ppo.evaluate(checkpoint, episodes=64, seed=100)["return_mean"] > 3.0
+    assert evaluation.evaluate(checkpoint, episodes=64, seed=100)["return_mean"] > 3.0
 
 
 # ---- overlapped rollouts ----
@@ -216,17 +216,17 @@ def test_lstm_policy_learns_tiny_snake(tmp_path):
 def test_overlap_splits_rows_into_whole_worlds_or_refuses_clearly():
     config = tiny_snake("--num-envs", "8", "--horizon", "8", "--minibatch-size", "16",
                         "--overlap-rollout", "true")
-    envs = ppo.EnvRows(config)
+    envs = rollout.EnvRows(config)
     assert [rows for rows in envs.rows] == [slice(0, 4), slice(4, 8)]
     assert "2 halves" in envs.describe()
     envs.close()
     arena = load_config("snake_arena", overrides=[
         "--num-envs", "6", "--env.snakes_per_arena", "3", "--env.width", "20", "--env.height", "20",
         "--env.num_food", "4", "--horizon", "8", "--minibatch-size", "16", "--overlap-rollout", "true"])
-    envs = ppo.EnvRows(arena)  # 6 rows are 2 arenas of 3: halves of whole arenas
+    envs = rollout.EnvRows(arena)  # 6 rows are 2 arenas of 3: halves of whole arenas
     assert len(envs.envs) == 2
     envs.close()
-    envs = ppo.EnvRows(dataclasses.replace(arena, num_envs=3))  # one arena: cannot split
+    envs = rollout.EnvRows(dataclasses.replace(arena, num_envs=3))  # one arena: cannot split
     assert len(envs.envs) == 1 and "no overlap" in envs.describe()
     envs.close()
 
@@ -237,7 +237,7 @@ def test_overlapped_and_plain_rollouts_play_the_same_episodes_given_the_same_act
     config = tiny_snake("--num-envs", "8", "--horizon", "8", "--minibatch-size", "16")
     results = []
     for overlap in (True, False):
-        envs = ppo.EnvRows(dataclasses.replace(config, overlap_rollout=overlap))
+        envs = rollout.EnvRows(dataclasses.replace(config, overlap_rollout=overlap))
         obs = np.concatenate([obs for _, obs, _ in envs.reset(5)])
         rewards = []
         for _ in range(20):

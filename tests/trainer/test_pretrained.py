@@ -14,7 +14,8 @@ torch = pytest.importorskip("torch")
 import shoal  # noqa: E402
 from shoal.trainer.cli import main  # noqa: E402
 from shoal.trainer.config import ConfigError, config_from_dict, resolve_env  # noqa: E402
-from shoal.trainer.ppo import evaluate, score_stat  # noqa: E402
+from shoal.trainer.evaluation import evaluate
+from shoal.trainer.rollout import score_stat  # noqa: E402
 from shoal.trainer.pretrained import (  # noqa: E402
     PRETRAINED_DIR,
     evaluation_limit,

@@ -7,8 +7,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from shoal.trainer import ppo  # noqa: E402
+from shoal.trainer import evaluation, rollout  # noqa: E402
 from shoal.trainer.checkpoint import load_checkpoint  # noqa: E402
+from shoal.trainer.config import config_from_dict  # noqa: E402
 from shoal.trainer.cli import main  # noqa: E402
 from tests.trainer.test_ppo import TINY_SNAKE  # noqa: E402
 
@@ -36,7 +37,7 @@ def test_eval_video_records_the_episodes_headless(tiny_checkpoint, tmp_path, cap
 def test_watch_hands_every_frame_of_the_episodes(tiny_checkpoint):
     checkpoint = load_checkpoint(tiny_checkpoint)
     frames = []
-    result = ppo.watch(checkpoint, episodes=2, deterministic=True, seed=0,
+    result = evaluation.watch(checkpoint, episodes=2, deterministic=True, seed=0,
                        render_mode="rgb_array", on_frame=frames.append)
     assert result["episodes"] == 2
     # One frame after the reset and one per step, and the episodes' steps are all there.
@@ -73,10 +74,10 @@ def test_checkpoint_policy_acts_for_every_row(tiny_checkpoint):
     import numpy as np
 
     checkpoint = load_checkpoint(tiny_checkpoint)
-    config = ppo.config_from_dict(checkpoint["config"], "test")
-    envs = ppo.make_envs(config, num_envs=4)
+    config = config_from_dict(checkpoint["config"], "test")
+    envs = rollout.make_envs(config, num_envs=4)
     observations, _ = envs.reset(seed=0)
-    policy = ppo.CheckpointPolicy(checkpoint, envs)
+    policy = evaluation.CheckpointPolicy(checkpoint, envs)
     actions = policy(observations, np.ones(4, dtype=bool))
     assert actions.shape == (4,) and actions.dtype == np.int32
     assert envs.action_space.contains(actions)

@@ -1,7 +1,7 @@
 """Writing files so that a reader never sees half of one: checkpoints, configs, results,
 pictures and videos.
 
-Plain Python on the bottom floor (beside the native cores, which it does not touch), so every
+Plain Python at the package level (shoal.files, imported by no game), so every
 room uses this one implementation: the trainer, the renderer's picture and video writers, and
 the benchmark scripts, none of which need torch for it.
 """
