@@ -13,12 +13,12 @@ from typing import Any, NoReturn
 
 import gymnasium
 
-from shoal.breakout import BreakoutEnv, BreakoutGame, BreakoutVectorEnv
-from shoal.drone import DroneEnv, DroneGame, DroneVectorEnv
-from shoal.game2048 import Game2048, Game2048Env, Game2048VectorEnv
-from shoal.maze import MazeEnv, MazeGame, MazeVectorEnv
-from shoal.mmo import MMOGame, MMOVectorEnv
-from shoal.snake import SnakeArenaGame, SnakeArenaVectorEnv, SnakeEnv, SnakeGame, SnakeVectorEnv
+from shoal.breakout import BreakoutEnv, BreakoutVectorEnv
+from shoal.drone import DroneEnv, DroneVectorEnv
+from shoal.game2048 import Game2048Env, Game2048VectorEnv
+from shoal.maze import MazeEnv, MazeVectorEnv
+from shoal.mmo import MMOVectorEnv
+from shoal.snake import SnakeArenaVectorEnv, SnakeEnv, SnakeVectorEnv
 from shoal.single_env import ShoalEnv
 from shoal.vector_env import ClosedEnvironmentError, ResetNeeded, ShoalVectorEnv
 
@@ -38,24 +38,37 @@ def vector_only(**kwargs: Any) -> NoReturn:
     )
 
 
-def _register(env_id: str, module: str, single: str | None, vector: str, game: type) -> None:
+#: The catalogue, the one list of shoal's ids: each id with its single env class (None: the
+#: game is multi-agent and exists only as a vector env) and its native vector env class.
+#: Registration, ENV_IDS and __all__ all come from it.
+CATALOGUE: tuple[tuple[str, type[ShoalEnv] | None, type[ShoalVectorEnv]], ...] = (
+    ("shoal/Breakout-v0", BreakoutEnv, BreakoutVectorEnv),
+    ("shoal/Snake-v0", SnakeEnv, SnakeVectorEnv),
+    ("shoal/SnakeArena-v0", None, SnakeArenaVectorEnv),
+    ("shoal/2048-v0", Game2048Env, Game2048VectorEnv),
+    ("shoal/Maze-v0", MazeEnv, MazeVectorEnv),
+    ("shoal/Drone-v0", DroneEnv, DroneVectorEnv),
+    ("shoal/MMO-v0", None, MMOVectorEnv),
+)
+
+
+def entry_point(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__name__}"
+
+
+def register(env_id: str, single: type[ShoalEnv] | None, vector: type[ShoalVectorEnv]) -> None:
     if env_id in gymnasium.registry:
         return  # importlib.reload(shoal) must not warn about re-registration
     gymnasium.register(
         id=env_id,
-        entry_point=f"shoal.{module}:{single}" if single else VECTOR_ONLY_ENTRY_POINT,
-        vector_entry_point=f"shoal.{module}:{vector}",
-        max_episode_steps=game.default_max_episode_steps,
+        entry_point=entry_point(single) if single else VECTOR_ONLY_ENTRY_POINT,
+        vector_entry_point=entry_point(vector),
+        max_episode_steps=vector.game_class.default_max_episode_steps,
     )
 
 
-_register("shoal/Breakout-v0", "breakout", "BreakoutEnv", "BreakoutVectorEnv", BreakoutGame)
-_register("shoal/Snake-v0", "snake", "SnakeEnv", "SnakeVectorEnv", SnakeGame)
-_register("shoal/SnakeArena-v0", "snake", None, "SnakeArenaVectorEnv", SnakeArenaGame)
-_register("shoal/2048-v0", "game2048", "Game2048Env", "Game2048VectorEnv", Game2048)
-_register("shoal/Maze-v0", "maze", "MazeEnv", "MazeVectorEnv", MazeGame)
-_register("shoal/Drone-v0", "drone", "DroneEnv", "DroneVectorEnv", DroneGame)
-_register("shoal/MMO-v0", "mmo", None, "MMOVectorEnv", MMOGame)
+for _env_id, _single, _vector in CATALOGUE:
+    register(_env_id, _single, _vector)
 
 
 def vector_env_class(env_id: str) -> type[ShoalVectorEnv]:
@@ -70,28 +83,15 @@ def vector_env_class(env_id: str) -> type[ShoalVectorEnv]:
 
 
 #: Every id shoal registers; the conformance tests and the benchmark run over all of them.
-ENV_IDS: tuple[str, ...] = (
-    "shoal/Breakout-v0", "shoal/Snake-v0", "shoal/SnakeArena-v0", "shoal/2048-v0", "shoal/Maze-v0",
-    "shoal/Drone-v0", "shoal/MMO-v0",
-)
+ENV_IDS: tuple[str, ...] = tuple(env_id for env_id, _, _ in CATALOGUE)
 
 __all__ = [
+    "CATALOGUE",
     "ENV_IDS",
-    "BreakoutEnv",
-    "BreakoutVectorEnv",
-    "DroneEnv",
-    "DroneVectorEnv",
-    "Game2048Env",
-    "Game2048VectorEnv",
-    "MazeEnv",
-    "MazeVectorEnv",
-    "MMOVectorEnv",
     "ClosedEnvironmentError",
     "ResetNeeded",
     "ShoalEnv",
     "ShoalVectorEnv",
-    "SnakeArenaVectorEnv",
-    "SnakeEnv",
-    "SnakeVectorEnv",
     "vector_env_class",
+    *(cls.__name__ for _, single, vector in CATALOGUE for cls in (single, vector) if cls is not None),
 ]

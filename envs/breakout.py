@@ -228,12 +228,6 @@ class BreakoutEnv(ShoalEnv):
     | `lost_ball_penalty` | 0.0     | subtracted from the reward per lost ball; in [0, 1e6]     |
     | `paddle_width`      | 64.0    | the paddle's width in pixels before it halves; in [8, 288] |
 
-    Shared by every shoal env: `max_episode_steps` (None for no limit), `render_mode` (None,
-    `"rgb_array"` or `"human"`), `render_view` (`"world"`, or `"agent"` for a camera on the
-    drawn agent where the scene has one), and for `make_vec` also `autoreset_mode`
-    (`AutoresetMode.NEXT_STEP`, `SAME_STEP` or `DISABLED`), `num_threads` (worlds stepped in
-    parallel) and `render_env_index` (the sub-env `render()` draws, default 0).
-
     ## Version History
 
     - v0: Initial version.

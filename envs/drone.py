@@ -104,6 +104,7 @@ class DroneGame(Game):
         "gates", "hold_time", "reach_time", "hover_error", "crashed")
     #: 20 seconds of flight at 50 steps a second.
     default_max_episode_steps: ClassVar[int | None] = 1000
+    render_view_doc = '`"world"`: a fixed camera over the arena; `"agent"`: a camera chasing the drone'
 
     @property
     def score_stat(self) -> str:  # type: ignore[override]
@@ -502,12 +503,6 @@ class DroneEnv(ShoalEnv):
     Assisted flight: `shoal.drone.assisted_action(env.unwrapped.scene_state(), (vx, vy, vz),
     yaw_rate)` gives the motor commands that fly at a velocity (m/s, world frame) and yaw rate
     (rad/s, positive to the left), hovering in place at zero: what `shoal play` flies with.
-
-    Shared by every shoal env: `max_episode_steps` (None for no limit), `render_mode` (None,
-    `"rgb_array"` or `"human"`), `render_view` (`"world"`: a fixed camera over the arena;
-    `"agent"`: a camera chasing the drone), and for `make_vec` also `autoreset_mode`
-    (`AutoresetMode.NEXT_STEP`, `SAME_STEP` or `DISABLED`), `num_threads` (worlds stepped in
-    parallel) and `render_env_index` (the sub-env `render()` draws, default 0).
 
     ## Version History
 

@@ -11,6 +11,7 @@ state of one world, and says which keys play it.
 from __future__ import annotations
 
 import abc
+import textwrap
 from typing import Any, ClassVar
 
 import gymnasium
@@ -29,6 +30,9 @@ class Game(abc.ABC):
     single_agent: ClassVar[bool] = True
     #: Default time limit (a truncation); None for none.
     default_max_episode_steps: ClassVar[int | None] = None
+    #: What render_view's two values show, for the env's docs (shared_arguments_doc).
+    render_view_doc: ClassVar[str] = ('`"world"`, or `"agent"` for a camera on the drawn agent '
+                                      'where the scene has one')
 
     def agents_per_world(self) -> int:
         """Rows (agents) per world; num_envs must be a multiple of it."""
@@ -69,3 +73,36 @@ class Game(abc.ABC):
     def controls(self) -> Controls:
         """The keys that play the game (shoal play, and get_keys_to_action for
         gymnasium.utils.play)."""
+
+
+def shared_arguments_doc(game_class: type[Game]) -> str:
+    """The paragraph on the wrapper's arguments that ends every env's "## Arguments": written
+    once here, added to each documented env class by add_shared_arguments_doc."""
+    if not game_class.single_agent:  # make_vec only
+        return (
+            "Shared by every shoal vector env: `max_episode_steps` (None for no limit), "
+            "`autoreset_mode`, `num_threads` (worlds stepped in parallel), `render_mode` (None, "
+            '`"rgb_array"` or `"human"`), `render_env_index` (the agent whose world is drawn and '
+            "whom the HUD follows, default 0) and `render_view` "
+            f"({game_class.render_view_doc})."
+        )
+    return (
+        "Shared by every shoal env: `max_episode_steps` (None for no limit), `render_mode` "
+        f'(None, `"rgb_array"` or `"human"`), `render_view` ({game_class.render_view_doc}), '
+        "and for `make_vec` also `autoreset_mode` (`AutoresetMode.NEXT_STEP`, `SAME_STEP` or "
+        "`DISABLED`), `num_threads` (worlds stepped in parallel) and `render_env_index` (the "
+        "sub-env `render()` draws, default 0)."
+    )
+
+
+def add_shared_arguments_doc(env_class: type) -> None:
+    """Put shared_arguments_doc at the end of the "## Arguments" section of an env class's
+    docstring (before "## Version History"), wrapped like the rest of it."""
+    doc = env_class.__doc__
+    marker = "    ## Version History"
+    if not doc or "## Arguments" not in doc or marker not in doc:
+        return
+    paragraph = textwrap.fill(shared_arguments_doc(env_class.game_class), width=92,
+                              initial_indent="    ", subsequent_indent="    ",
+                              break_on_hyphens=False)
+    env_class.__doc__ = doc.replace(marker, f"{paragraph}\n\n{marker}", 1)

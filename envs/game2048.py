@@ -26,6 +26,7 @@ class Game2048(Game):
     stat_names: ClassVar[tuple[str, ...]] = ("score", "max_tile")
     #: A game that reaches 2048 takes about 1000 moves; 20000 leaves room for 16384 and more.
     default_max_episode_steps: ClassVar[int | None] = 20_000
+    render_view_doc = 'one board: both views are the same'
 
     def __init__(
         self,
@@ -143,12 +144,6 @@ class Game2048Env(ShoalEnv):
     | `reward_mode`          | "exponent"   | "exponent": k per merge into 2^k; "score": 2^k     |
     | `reward_scale`         | 1.0          | multiplies the merge rewards; in [0, 1e6]          |
     | `invalid_move_penalty` | 0.1          | subtracted for a move that changes nothing; in [0, 1e6] |
-
-    Shared by every shoal env: `max_episode_steps` (None for no limit), `render_mode` (None,
-    `"rgb_array"` or `"human"`), `render_view` (one board: both views are the same), and for
-    `make_vec` also `autoreset_mode` (`AutoresetMode.NEXT_STEP`, `SAME_STEP` or `DISABLED`),
-    `num_threads` (boards stepped in parallel) and `render_env_index` (the sub-env
-    `render()` draws, default 0).
 
     ## Version History
 

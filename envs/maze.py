@@ -40,6 +40,7 @@ class MazeGame(Game):
     #: None: the game truncates itself after steps_per_tile * size^2 steps, a limit that
     #: grows with the maze drawn.
     default_max_episode_steps: ClassVar[int | None] = None
+    render_view_doc = '`"world"`: the whole maze; `"agent"`: what the agent sees'
 
     def __init__(
         self,
@@ -199,12 +200,6 @@ class MazeEnv(ShoalEnv):
     | `steps_per_tile` | 2.0          | truncation after steps_per_tile * size^2 steps; (0, 10000]   |
     | `goal_reward`    | 1.0          | reward for reaching the goal                                 |
     | `step_penalty`   | 0.0          | subtracted every step                                        |
-
-    Shared by every shoal env: `max_episode_steps` (None for no limit), `render_mode` (None,
-    `"rgb_array"` or `"human"`), `render_view` (`"world"`: the whole maze; `"agent"`: what
-    the agent sees), and for `make_vec` also `autoreset_mode` (`AutoresetMode.NEXT_STEP`,
-    `SAME_STEP` or `DISABLED`), `num_threads` (mazes stepped in parallel) and
-    `render_env_index` (the sub-env `render()` draws, default 0).
 
     ## Version History
 

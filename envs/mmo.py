@@ -48,6 +48,7 @@ class MMOGame(Game):
     single_agent: ClassVar[bool] = False
     #: None: an agent's episode is its life; the world runs on.
     default_max_episode_steps: ClassVar[int | None] = None
+    render_view_doc = '`"world"`: the whole map; `"agent"`: a camera on that agent'
 
     def __init__(
         self,
@@ -250,10 +251,6 @@ class MMOVectorEnv(ShoalVectorEnv):
     | `reward_item` | 0.1 | per level the best equipped item rises |
     | `reward_npc_kill` | 0.1 | per NPC slain, times its tier |
     | `reward_death` | 1.0 | subtracted on death |
-
-    Shared by every shoal env: `max_episode_steps`, `autoreset_mode`, `num_threads` (worlds
-    stepped in parallel), `render_mode`, `render_env_index` (the agent followed) and
-    `render_view` (`"world"`: the whole map; `"agent"`: a camera on that agent).
 
     One world as a PettingZoo `ParallelEnv` (with pettingzoo installed):
     `shoal.parallel_env.ShoalParallelEnv("shoal/MMO-v0", agents_per_world=64)`; an agent that

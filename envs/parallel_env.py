@@ -155,10 +155,7 @@ class ShoalParallelEnv(ParallelEnv[str, np.ndarray, Any]):
             )
         rows = self._live_rows
         # Held-out rows keep their last action in the buffer; the game ignores them.
-        world.buffers.actions[rows] = self._checked_actions(actions)
-        world.core.step()
-        if self.render_mode == "human":
-            world.render()
+        world.advance(self._checked_actions(actions), rows)
 
         buffers = world.buffers
         agents = self._live_agents

@@ -15,16 +15,14 @@ import gymnasium
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
-from shoal.game import Game
+from shoal.game import Game, add_shared_arguments_doc
 from shoal.validation import check_options, check_seed
 from shoal.vector_env import RENDER_MODES, SEED_LIMIT, ResetNeeded, ShoalVectorEnv, check_actions
 
 
-#: Arguments of the vector env that a single env does not take (gymnasium.make consumes
-#: max_episode_steps itself and adds its TimeLimit wrapper).
-VECTOR_ARGUMENTS = frozenset(
-    {"num_envs", "autoreset_mode", "num_threads", "copy", "max_episode_steps", "render_env_index"}
-)
+#: Arguments of the vector env that a single env does not take: it is one row with autoreset
+#: off, and gymnasium.make consumes max_episode_steps itself and adds its TimeLimit wrapper.
+VECTOR_ARGUMENTS = ShoalVectorEnv.WRAPPER_ARGUMENTS - {"render_mode", "render_view"}
 
 
 @functools.cache
@@ -39,6 +37,10 @@ class ShoalEnv(gymnasium.Env):
 
     game_class: ClassVar[type[Game]]
     metadata: ClassVar[dict[str, Any]] = {"render_modes": RENDER_MODES, "render_fps": 30}
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        add_shared_arguments_doc(cls)
 
     def __init__(self, render_mode: str | None = None, **game_kwargs: Any):
         if not self.game_class.single_agent:
@@ -89,7 +91,8 @@ class ShoalEnv(gymnasium.Env):
             # Gymnasium leaves stepping a finished episode undefined; shoal says so clearly.
             raise ResetNeeded(f"{type(self).__name__}.step() after the episode ended: call reset()")
         action = check_actions(self.action_space, action, self.action_space.shape, "action")
-        observations, rewards, terminations, truncations, infos = self._rows.step(action[None])
+        self._rows.refuse_rows_awaiting_reset()  # the game's own truncation (Maze) ended it
+        observations, rewards, terminations, truncations, infos = self._rows.step_unchecked(action[None])
         terminated = bool(terminations[0])
         self._episode_over = terminated
         info = self._row_info(infos)

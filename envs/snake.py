@@ -145,6 +145,8 @@ class SnakeArenaGame(SnakeGame):
     #: Per snake: long enough to grow to hundreds of cells, short enough that a snake which
     #: only circles ends its episode (and its statistics get reported).
     default_max_episode_steps: ClassVar[int | None] = 4096
+    render_view_doc = ('`"world"`: the whole arena, 2 pixels a cell by default; `"agent"`: '
+                       'a 41 x 41-cell camera on that snake')
 
     def __init__(
         self,
@@ -267,12 +269,6 @@ class SnakeEnv(ShoalEnv):
     | `reward_death` | -1.0    | reward on the step the snake dies                     |
     | `reward_step`  | 0.0     | reward on every step (negative: hurry up)             |
 
-    Shared by every shoal env: `max_episode_steps` (None for no limit), `render_mode` (None,
-    `"rgb_array"` or `"human"`), `render_view` (`"world"`, or `"agent"` for a camera on the
-    drawn agent where the scene has one), and for `make_vec` also `autoreset_mode`
-    (`AutoresetMode.NEXT_STEP`, `SAME_STEP` or `DISABLED`), `num_threads` (worlds stepped in
-    parallel) and `render_env_index` (the sub-env `render()` draws, default 0).
-
     ## Version History
 
     - v0: Initial version.
@@ -376,12 +372,6 @@ class SnakeArenaVectorEnv(ShoalVectorEnv):
     | `reward_death`     | -1.0    | reward on the step a snake dies                         |
     | `reward_step`      | 0.0     | reward on every step                                    |
     | `leave_corpse`     | True    | a dead snake's body turns into food                     |
-
-    Shared by every shoal vector env: `max_episode_steps` (None for no limit),
-    `autoreset_mode`, `num_threads` (arenas stepped in parallel), `render_mode` (None,
-    `"rgb_array"` or `"human"`), `render_env_index` (the snake whose arena is drawn and whom
-    the HUD follows, default 0) and `render_view` (`"world"`: the whole arena, 2 pixels a cell
-    by default; `"agent"`: a 41 x 41-cell camera on that snake).
 
     ## Version History
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import inspect
 import json
 import warnings
 from collections.abc import Mapping
@@ -30,7 +29,7 @@ from shoal._ext.core import (
     checked_state_arrays,
     openmp_available,
 )
-from shoal.game import Game
+from shoal.game import Game, add_shared_arguments_doc
 from shoal.render.scene import Scene, SceneView
 from shoal.validation import check_bool, check_int, check_options
 
@@ -182,6 +181,19 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
     """Base of every shoal vector env; see the game modules for the documentation of each."""
 
     game_class: ClassVar[type[Game]]
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if "game_class" in vars(cls) and not cls.game_class.single_agent:
+            add_shared_arguments_doc(cls)  # a multi-agent game's docs live on its vector env
+
+    #: The vector env's own keyword arguments (those of __init__); every other keyword is
+    #: the game's. gymnasium.make's single env takes only render_mode and render_view of
+    #: them; the PettingZoo adapter sets num_envs, autoreset_mode and copy itself.
+    WRAPPER_ARGUMENTS: ClassVar[frozenset[str]] = frozenset({
+        "num_envs", "max_episode_steps", "autoreset_mode", "num_threads",
+        "render_mode", "render_env_index", "render_view", "copy",
+    })
     metadata: ClassVar[dict[str, Any]] = {
         "render_modes": RENDER_MODES,
         "render_fps": 30,  # each instance holds its game's rate
@@ -265,8 +277,7 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
     def game_for(cls, **kwargs: Any) -> Game:
         """The game that make_vec(id, **kwargs) would run: kwargs without the wrapper's own
         arguments (num_envs, max_episode_steps, render_mode, ...) go to the game."""
-        wrapper_arguments = inspect.signature(ShoalVectorEnv.__init__).parameters
-        return cls.game_class(**{k: v for k, v in kwargs.items() if k not in wrapper_arguments})
+        return cls.game_class(**{k: v for k, v in kwargs.items() if k not in cls.WRAPPER_ARGUMENTS})
 
     # ---- Gymnasium API ----
 
@@ -309,25 +320,29 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
         self, actions: Any
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         self.check_steppable(type(self).__name__)
+        self.refuse_rows_awaiting_reset()
+        return self.step_unchecked(
+            check_actions(self.single_action_space, actions, self.action_space.shape, "actions")
+        )
+
+    def refuse_rows_awaiting_reset(self) -> None:
+        """ResetNeeded if rows ended with autoreset off and were not reset since."""
         if self.autoreset_mode is AutoresetMode.DISABLED and self.buffers.awaiting_reset.any():
             rows = np.flatnonzero(self.buffers.awaiting_reset)
             raise ResetNeeded(
                 f"sub-envs {rows[:8].tolist()} ended and autoreset_mode is DISABLED: reset them "
                 "with reset(options={'reset_mask': mask}) before stepping"
             )
-        self.buffers.actions[...] = check_actions(
-            self.single_action_space, actions, self.action_space.shape, "actions"
-        )
-        if self.copy:
-            # The core writes this step's observations straight into a new array, which the
-            # user keeps: no copy, and the writing is spread over the threads.
-            self._use_new_observation_buffer(np.empty_like(self.buffers.observations))
-        episodes_ended = self.core.step()
+
+    def step_unchecked(
+        self, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """step() for actions its caller has checked already (the single env checks its one
+        action itself): an action is checked once."""
+        episodes_ended = self.advance(actions)
         infos = self._action_mask_infos()
         if episodes_ended:
             infos.update(self._episode_infos())
-        if self.render_mode == "human":
-            self.render()
         if self.copy:
             return (
                 self.buffers.observations,
@@ -337,6 +352,24 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
                 infos,
             )
         return self.buffers.observations, self.buffers.rewards, self.buffers.terminations, self.buffers.truncations, infos
+
+    def advance(self, actions: np.ndarray, rows: np.ndarray | None = None) -> bool:
+        """The one unchecked row step behind step(), the single env and the PettingZoo
+        adapter: write the checked `actions` (of `rows` only, if given: the other rows keep
+        their last action, which the game ignores in rows that ended), step every world once
+        and draw the window in "human" mode. Returns whether an episode ended."""
+        if rows is None:
+            self.buffers.actions[...] = actions
+        else:
+            self.buffers.actions[rows] = actions
+        if self.copy:
+            # The core writes this step's observations straight into a new array, which the
+            # user keeps: no copy, and the writing is spread over the threads.
+            self._use_new_observation_buffer(np.empty_like(self.buffers.observations))
+        episodes_ended = self.core.step()
+        if self.render_mode == "human":
+            self.render()
+        return bool(episodes_ended)
 
     # ---- Snapshots ----
 

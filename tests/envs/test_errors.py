@@ -77,6 +77,49 @@ def test_single_env_action_is_checked():
         env.step([1, 2])
 
 
+
+def test_an_action_is_checked_once_on_every_path(monkeypatch):
+    # The vector env, the single env and the PettingZoo adapter each check an action once,
+    # then step through the vector env's one unchecked row step (advance).
+    import shoal.parallel_env as parallel_env
+    import shoal.single_env as single_env
+    import shoal.vector_env as vector_env
+
+    calls = []
+
+    def counting(check):
+        def checked(*args, **kwargs):
+            calls.append(args[-1])
+            return check(*args, **kwargs)
+        return checked
+
+    for module in (vector_env, single_env, parallel_env):
+        monkeypatch.setattr(module, "check_actions", counting(module.check_actions))
+    envs = gymnasium.make_vec("shoal/Snake-v0", num_envs=2)
+    envs.reset(seed=0)
+    envs.step(np.zeros(2, np.int32))
+    env = gymnasium.make("shoal/Snake-v0").unwrapped
+    env.reset(seed=0)
+    env.step(0)
+    world = parallel_env.ShoalParallelEnv("shoal/SnakeArena-v0")
+    world.reset(seed=0)
+    world.step({agent: 0 for agent in world.agents})
+    assert calls == ["actions", "action", "actions"]
+
+
+def test_the_wrapper_arguments_are_those_of_the_vector_env():
+    import inspect
+
+    from shoal.parallel_env import ADAPTER_ARGUMENTS
+    from shoal.single_env import VECTOR_ARGUMENTS
+
+    keywords = set(inspect.signature(shoal.ShoalVectorEnv.__init__).parameters) - {"self", "game_kwargs"}
+    assert shoal.ShoalVectorEnv.WRAPPER_ARGUMENTS == keywords
+    assert VECTOR_ARGUMENTS < keywords and ADAPTER_ARGUMENTS < keywords
+    game = shoal.vector_env_class("shoal/Breakout-v0").game_for(num_envs=8, render_view="world",
+                                                                paddle_width=80.0)
+    assert game.paddle_width == 80.0
+
 @pytest.mark.parametrize(
     "kwargs, error, message",
     [
