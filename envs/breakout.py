@@ -4,7 +4,7 @@ cython_ext/breakout.pyx; everything else (buffers, seeding, autoreset, time limi
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium
 import numpy as np
@@ -21,12 +21,14 @@ from shoal._ext.breakout import (
     PADDLE_WIDTH_RANGE,
     BreakoutCore,
 )
-from shoal.game import Game
-from shoal.render.play import Controls
-from shoal.render.scenes.breakout import BreakoutScene
+from shoal.game import Game, Presentation
 from shoal.single_env import ShoalEnv
 from shoal.validation import check_bool, check_float, check_int, check_reward
 from shoal.vector_env import ShoalVectorEnv
+
+if TYPE_CHECKING:
+    from shoal.render.play import Controls
+    from shoal.render.scenes.breakout import BreakoutScene
 
 MAX_FRAMESKIP = 8
 NUM_ACTIONS = 3  # NOOP, LEFT, RIGHT
@@ -90,7 +92,16 @@ class BreakoutGame(Game):
             paddle_width=self.paddle_width,
         )
 
+
+class BreakoutPresentation(Presentation):
+    """How Breakout is drawn and played: the field seen whole, 60 / frameskip steps a second,
+    the paddle on the arrow keys."""
+
+    game: BreakoutGame
+
     def make_scene(self, view: str) -> BreakoutScene:
+        from shoal.render.scenes.breakout import BreakoutScene
+
         return BreakoutScene(  # one agent: the "world" and "agent" views are the same
             field_size=(FIELD_WIDTH, FIELD_HEIGHT),
             brick_size=BRICK_SIZE,
@@ -103,11 +114,13 @@ class BreakoutGame(Game):
         return core.state(world)
 
     def render_fps(self) -> int:
-        return round(FRAMES_PER_SECOND / self.frameskip)
+        return round(FRAMES_PER_SECOND / self.game.frameskip)
 
     def controls(self) -> Controls:
+        from shoal.render.play import Controls
+
         # With continuous=True the keys move the paddle at full speed (velocity -1 or 1).
-        left, right, idle = (-1.0, 1.0, 0.0) if self.continuous else (LEFT, RIGHT, NOOP)
+        left, right, idle = (-1.0, 1.0, 0.0) if self.game.continuous else (LEFT, RIGHT, NOOP)
         return Controls(
             keys={"LEFT": left, "A": left, "RIGHT": right, "D": right},
             idle_action=idle,
@@ -234,9 +247,11 @@ class BreakoutEnv(ShoalEnv):
     """
 
     game_class = BreakoutGame
+    presentation_class = BreakoutPresentation
 
 
 class BreakoutVectorEnv(ShoalVectorEnv):
     """Vectorized Breakout: `gymnasium.make_vec("shoal/Breakout-v0", num_envs=N)`; see BreakoutEnv for the rules."""
 
     game_class = BreakoutGame
+    presentation_class = BreakoutPresentation

@@ -1,5 +1,5 @@
-"""Drone: a quadrotor's parameters, spaces and documentation, and the small flight controller
-that lets a person fly it. The physics and the rules live in cython_ext/drone.pyx; everything
+"""Drone: a quadrotor's parameters, spaces and documentation; how it is drawn and flown by
+hand (the assisted flight controller itself is shoal.drone_play). The physics and the rules live in cython_ext/drone.pyx; everything
 else (buffers, seeding, autoreset, time limits) is shared.
 
 The default airframe is a Crazyflie 2.x nano quadcopter (Bitcraze): small enough that a
@@ -28,9 +28,8 @@ substep, where the explicit rotation update stays accurate.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium
 import numpy as np
@@ -43,7 +42,6 @@ from shoal._ext.drone import (
     MAX_GATES,
     MAX_SUBSTEPS,
     MOTOR_POSITIONS,
-    MOTOR_YAW_SIGNS,
     NUM_MOTORS,
     OBSERVATION_LENGTH,
     PARAMETER_NAMES,
@@ -51,12 +49,14 @@ from shoal._ext.drone import (
     TASKS,
     DroneCore,
 )
-from shoal.game import Game
-from shoal.render.play import Controls
-from shoal.render.scenes.drone import DroneScene
+from shoal.game import Game, Presentation
 from shoal.single_env import ShoalEnv
 from shoal.validation import check_choice, check_float, check_int, check_reward
 from shoal.vector_env import ShoalVectorEnv
+
+if TYPE_CHECKING:
+    from shoal.render.play import Controls
+    from shoal.render.scenes.drone import DroneScene
 
 #: The Crazyflie 2.x (see the module's docstring): each parameter's default.
 CRAZYFLIE: dict[str, float] = {
@@ -104,7 +104,6 @@ class DroneGame(Game):
         "gates", "hold_time", "reach_time", "hover_error", "crashed")
     #: 20 seconds of flight at 50 steps a second.
     default_max_episode_steps: ClassVar[int | None] = 1000
-    render_view_doc = '`"world"`: a fixed camera over the arena; `"agent"`: a camera chasing the drone'
 
     @property
     def score_stat(self) -> str:  # type: ignore[override]
@@ -195,15 +194,23 @@ class DroneGame(Game):
             crash_penalty=self.crash_penalty,
         )
 
-    # ---- Rendering and play ----
+
+class DronePresentation(Presentation):
+    """How the drone is drawn and flown: a fixed or a chasing camera, real time, and assisted
+    flight on the keys (shoal.drone_play)."""
+
+    game: DroneGame
+    render_view_doc = '`"world"`: a fixed camera over the arena; `"agent"`: a camera chasing the drone'
 
     def make_scene(self, view: str) -> DroneScene:
+        from shoal.render.scenes.drone import DroneScene
+
         return DroneScene(
             view=view,
             arena_half_width=ARENA_HALF_WIDTH,
             arena_height=ARENA_HEIGHT,
             gate_frame_width=GATE_FRAME_WIDTH,
-            hover_radius=self.hover_radius,
+            hover_radius=self.game.hover_radius,
             rotor_positions=MOTOR_POSITIONS,
         )
 
@@ -217,6 +224,11 @@ class DroneGame(Game):
         """Assisted flight: each key asks for a velocity (m/s, world frame) and a yaw rate
         (rad/s), as (vx, vy, vz, yaw_rate); held keys add up, and with none held the drone
         holds its position. assisted_action turns the command into motor commands every step."""
+        from shoal.drone_play import (
+            HOLD_POSITION, PLAY_CLIMB_SPEED, PLAY_SPEED, PLAY_YAW_RATE, assisted_action,
+        )
+        from shoal.render.play import Controls
+
         move, climb, turn = PLAY_SPEED, PLAY_CLIMB_SPEED, PLAY_YAW_RATE
         forward, back = (move, 0.0, 0.0, 0.0), (-move, 0.0, 0.0, 0.0)
         left, right = (0.0, move, 0.0, 0.0), (0.0, -move, 0.0, 0.0)
@@ -282,80 +294,6 @@ def check_thrust_to_weight(ranges: Mapping[str, tuple[float, float]]) -> None:
             f"thrust_coefficient * max_motor_speed^2 / (mass * gravity), the weakest the "
             f"arguments and randomize allow); at least {MIN_THRUST_TO_WEIGHT} is needed"
         )
-
-
-# ---- Assisted flight: velocity -> attitude -> body-rate cascade ----
-
-#: Keys fly at these speeds (m/s, m/s, rad/s); with no key held the drone holds position.
-PLAY_SPEED, PLAY_CLIMB_SPEED, PLAY_YAW_RATE = 1.0, 0.5, 1.5
-HOLD_POSITION = (0.0, 0.0, 0.0, 0.0)  # (vx, vy, vz, yaw_rate)
-#: Gains of the cascade, each the inverse of a time constant (1/s). Each loop is several times
-#: slower than the one inside it, and the innermost (rates: 50 ms) slower than the motors.
-VELOCITY_GAIN = 2.0
-ATTITUDE_GAIN = 8.0
-RATE_GAIN = 20.0
-#: The controller tilts at most this far (rad) and asks for at most this much vertical
-#: acceleration, in units of g, so that thrust always remains for the attitude.
-MAX_TILT = math.radians(30)
-MAX_VERTICAL_ACCELERATION = 0.5
-
-
-def mixer(parameters: Mapping[str, float]) -> np.ndarray:
-    """The 4 x 4 matrix from the rotors' thrusts to (total thrust, torque x, y, z)."""
-    lever = parameters["arm_length"] / math.sqrt(2)
-    yaw_per_thrust = parameters["torque_coefficient"] / parameters["thrust_coefficient"]
-    positions = np.array(MOTOR_POSITIONS, dtype=np.float64) * lever
-    return np.array([
-        np.ones(NUM_MOTORS),
-        positions[:, 1],  # torque x = sum of y_i T_i
-        -positions[:, 0],  # torque y = -sum of x_i T_i
-        np.array(MOTOR_YAW_SIGNS, dtype=np.float64) * yaw_per_thrust,
-    ])
-
-
-def assisted_action(
-    state: Mapping[str, Any], desired_velocity: Any, yaw_rate: float
-) -> np.ndarray:
-    """float32 [4] motor commands that bring the drone of `state` (DroneCore.state(world), or
-    the env's scene_state()) to `desired_velocity` (m/s, world frame) turning at `yaw_rate`
-    (rad/s, positive to the left); with both zero it hovers in place.
-
-    A cascade: the velocity error asks for an acceleration (tilt and climb limited), which sets
-    the collective thrust and the wanted direction of the body's z axis; the attitude error
-    asks for body rates; the rate error asks for torques. The thrusts the mixer needs for them
-    become motor speeds, then commands. It runs once per step, in Python.
-    """
-    parameters = state["parameters"]
-    mass, gravity = parameters["mass"], parameters["gravity"]
-    k_f, w_max = parameters["thrust_coefficient"], parameters["max_motor_speed"]
-    inertia = np.array([parameters[f"inertia_{axis}"] for axis in ("xx", "yy", "zz")])
-    rotation = np.asarray(state["rotation"], dtype=np.float64)
-    omega = np.asarray(state["angular_velocity"], dtype=np.float64)
-
-    desired_velocity = np.asarray(desired_velocity, dtype=np.float64)
-    # The drag at the desired velocity is fed forward, so the velocity gets there.
-    acceleration = (VELOCITY_GAIN * (desired_velocity - state["velocity"])
-                    + parameters["drag"] / mass * desired_velocity)
-    horizontal = np.hypot(acceleration[0], acceleration[1])
-    horizontal_limit = max(gravity, 1.0) * math.tan(MAX_TILT)
-    if horizontal > horizontal_limit:
-        acceleration[:2] *= horizontal_limit / horizontal
-    vertical_limit = MAX_VERTICAL_ACCELERATION * max(gravity, 1.0)
-    acceleration[2] = np.clip(acceleration[2], -vertical_limit, vertical_limit)
-    force = mass * (acceleration + np.array([0.0, 0.0, gravity]))
-
-    body_z = rotation[:, 2]
-    collective = max(float(force @ body_z), 0.0)
-    wanted_z = force / max(np.linalg.norm(force), 1e-9)
-    attitude_error = rotation.T @ np.cross(body_z, wanted_z)  # body frame, rad for small angles
-    wanted_rates = np.array([ATTITUDE_GAIN * attitude_error[0],
-                             ATTITUDE_GAIN * attitude_error[1], float(yaw_rate)])
-    torque = inertia * RATE_GAIN * (wanted_rates - omega) + np.cross(omega, inertia * omega)
-
-    # The pseudo-inverse also serves an airframe without yaw torque (torque_coefficient 0).
-    thrusts = np.linalg.pinv(mixer(parameters)) @ np.concatenate([[collective], torque])
-    speeds = np.sqrt(np.clip(thrusts, 0.0, k_f * w_max**2) / k_f)
-    return np.clip(2.0 * speeds / w_max - 1.0, -1.0, 1.0).astype(np.float32)
 
 
 class DroneEnv(ShoalEnv):
@@ -500,7 +438,7 @@ class DroneEnv(ShoalEnv):
     shows the current episode's. The airframe must keep a thrust-to-weight ratio of at least
     1.2 at the weakest combination the arguments allow.
 
-    Assisted flight: `shoal.drone.assisted_action(env.unwrapped.scene_state(), (vx, vy, vz),
+    Assisted flight: `shoal.drone_play.assisted_action(env.unwrapped.scene_state(), (vx, vy, vz),
     yaw_rate)` gives the motor commands that fly at a velocity (m/s, world frame) and yaw rate
     (rad/s, positive to the left), hovering in place at zero: what `shoal play` flies with.
 
@@ -510,9 +448,11 @@ class DroneEnv(ShoalEnv):
     """
 
     game_class = DroneGame
+    presentation_class = DronePresentation
 
 
 class DroneVectorEnv(ShoalVectorEnv):
     """Vectorized Drone: `gymnasium.make_vec("shoal/Drone-v0", num_envs=N)`; see DroneEnv."""
 
     game_class = DroneGame
+    presentation_class = DronePresentation

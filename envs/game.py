@@ -1,23 +1,29 @@
 """What a game module tells the shared env wrappers (envs/vector_env.py, envs/single_env.py).
 
-A game subclasses `Game`: its constructor takes the game's keyword parameters and validates
-them (envs/validation.py), and its methods describe the spaces and build the native core.
+A game has two parts, which its env classes name (game_class, presentation_class). Its
+`Game` holds the rules: its constructor takes the game's keyword
+parameters and validates them (envs/validation.py), and its methods describe the spaces and
+build the native core. Its `Presentation` says how it is shown and played: the scene that
+draws it (render/scenes/), the state of one world the scene receives, the real-time rate and
+the keys. A presentation imports its scene and the play loop's Controls only when they are
+asked for, so importing shoal and stepping an env import nothing of render/.
+
 Everything else (buffers, seeding, autoreset, time limits, action checks, infos, episode
 statistics, threading, rendering) is shared and lives once in the wrappers and
-cython_ext/core.pyx. For rendering a game names its scene (render/scenes/), hands it the
-state of one world, and says which keys play it.
+cython_ext/core.pyx.
 """
 
 from __future__ import annotations
 
 import abc
 import textwrap
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium
 
-from shoal.render.play import Controls
-from shoal.render.scene import Scene
+if TYPE_CHECKING:
+    from shoal.render.play import Controls
+    from shoal.render.scene import Scene
 
 
 class Game(abc.ABC):
@@ -30,9 +36,6 @@ class Game(abc.ABC):
     single_agent: ClassVar[bool] = True
     #: Default time limit (a truncation); None for none.
     default_max_episode_steps: ClassVar[int | None] = None
-    #: What render_view's two values show, for the env's docs (shared_arguments_doc).
-    render_view_doc: ClassVar[str] = ('`"world"`, or `"agent"` for a camera on the drawn agent '
-                                      'where the scene has one')
 
     def agents_per_world(self) -> int:
         """Rows (agents) per world; num_envs must be a multiple of it."""
@@ -54,7 +57,18 @@ class Game(abc.ABC):
         """The validated parameters, for repr and docs."""
         return dict(vars(self))
 
-    # ---- Rendering (render/) ----
+
+class Presentation(abc.ABC):
+    """How a game is shown and played. Made from the game's validated parameters; its
+    methods import the scene and the controls' module only when called. An env class names
+    its game and its presentation (game_class, presentation_class)."""
+
+    #: What render_view's two values show, for the env's docs (shared_arguments_doc).
+    render_view_doc: ClassVar[str] = ('`"world"`, or `"agent"` for a camera on the drawn agent '
+                                      'where the scene has one')
+
+    def __init__(self, game: Game):
+        self.game = game
 
     @abc.abstractmethod
     def make_scene(self, view: str) -> Scene:
@@ -74,21 +88,20 @@ class Game(abc.ABC):
         """The keys that play the game (shoal play, and get_keys_to_action for
         gymnasium.utils.play)."""
 
-
-def shared_arguments_doc(game_class: type[Game]) -> str:
+def shared_arguments_doc(game_class: type[Game], presentation_class: type[Presentation]) -> str:
     """The paragraph on the wrapper's arguments that ends every env's "## Arguments": written
     once here, added to each documented env class by add_shared_arguments_doc."""
+    views = presentation_class.render_view_doc
     if not game_class.single_agent:  # make_vec only
         return (
             "Shared by every shoal vector env: `max_episode_steps` (None for no limit), "
             "`autoreset_mode`, `num_threads` (worlds stepped in parallel), `render_mode` (None, "
             '`"rgb_array"` or `"human"`), `render_env_index` (the agent whose world is drawn and '
-            "whom the HUD follows, default 0) and `render_view` "
-            f"({game_class.render_view_doc})."
+            f"whom the HUD follows, default 0) and `render_view` ({views})."
         )
     return (
         "Shared by every shoal env: `max_episode_steps` (None for no limit), `render_mode` "
-        f'(None, `"rgb_array"` or `"human"`), `render_view` ({game_class.render_view_doc}), '
+        f'(None, `"rgb_array"` or `"human"`), `render_view` ({views}), '
         "and for `make_vec` also `autoreset_mode` (`AutoresetMode.NEXT_STEP`, `SAME_STEP` or "
         "`DISABLED`), `num_threads` (worlds stepped in parallel) and `render_env_index` (the "
         "sub-env `render()` draws, default 0)."
@@ -102,7 +115,7 @@ def add_shared_arguments_doc(env_class: type) -> None:
     marker = "    ## Version History"
     if not doc or "## Arguments" not in doc or marker not in doc:
         return
-    paragraph = textwrap.fill(shared_arguments_doc(env_class.game_class), width=92,
-                              initial_indent="    ", subsequent_indent="    ",
+    text = shared_arguments_doc(env_class.game_class, env_class.presentation_class)
+    paragraph = textwrap.fill(text, width=92, initial_indent="    ", subsequent_indent="    ",
                               break_on_hyphens=False)
     env_class.__doc__ = doc.replace(marker, f"{paragraph}\n\n{marker}", 1)

@@ -4,18 +4,20 @@ everything else (buffers, seeding, autoreset, time limits, action masks) is shar
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium
 import numpy as np
 
 from shoal._ext.game2048 import BOARD_SIDE, MAX_TILE_EXPONENT, NUM_ACTIONS, REWARD_MODES, Game2048Core
-from shoal.game import Game
-from shoal.render.play import Controls, direction_keys
-from shoal.render.scenes.game2048 import Game2048Scene
+from shoal.game import Game, Presentation
 from shoal.single_env import ShoalEnv
 from shoal.validation import check_choice, check_reward
 from shoal.vector_env import ShoalVectorEnv
+
+if TYPE_CHECKING:
+    from shoal.render.play import Controls
+    from shoal.render.scenes.game2048 import Game2048Scene
 
 UP, RIGHT, DOWN, LEFT = range(NUM_ACTIONS)
 
@@ -26,7 +28,6 @@ class Game2048(Game):
     stat_names: ClassVar[tuple[str, ...]] = ("score", "max_tile")
     #: A game that reaches 2048 takes about 1000 moves; 20000 leaves room for 16384 and more.
     default_max_episode_steps: ClassVar[int | None] = 20_000
-    render_view_doc = 'one board: both views are the same'
 
     def __init__(
         self,
@@ -54,7 +55,15 @@ class Game2048(Game):
             invalid_move_penalty=self.invalid_move_penalty,
         )
 
+
+class Game2048Presentation(Presentation):
+    """How 2048 is drawn and played: the board, a move per key press."""
+
+    render_view_doc = "one board: both views are the same"
+
     def make_scene(self, view: str) -> Game2048Scene:
+        from shoal.render.scenes.game2048 import Game2048Scene
+
         return Game2048Scene()  # one board: both views are the same
 
     def scene_state(self, core: Game2048Core, world: int, agent: int) -> dict[str, Any]:
@@ -64,6 +73,8 @@ class Game2048(Game):
         return 8
 
     def controls(self) -> Controls:
+        from shoal.render.play import Controls, direction_keys
+
         return Controls(
             keys=direction_keys(UP, RIGHT, DOWN, LEFT),
             idle_action=None,
@@ -151,9 +162,11 @@ class Game2048Env(ShoalEnv):
     """
 
     game_class = Game2048
+    presentation_class = Game2048Presentation
 
 
 class Game2048VectorEnv(ShoalVectorEnv):
     """Vectorized 2048: `gymnasium.make_vec("shoal/2048-v0", num_envs=N)`; see Game2048Env for the rules."""
 
     game_class = Game2048
+    presentation_class = Game2048Presentation

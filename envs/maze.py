@@ -4,18 +4,20 @@ everything else (buffers, seeding, autoreset, time limits) is shared.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium
 import numpy as np
 
 from shoal._ext.maze import MAX_SIZE, MAX_VISION, MIN_SIZE, MOVES, NUM_ACTIONS, SPLITS, TILE_CODES, MazeCore
-from shoal.game import Game
-from shoal.render.play import Controls, direction_keys
-from shoal.render.scenes.maze import MazeScene
+from shoal.game import Game, Presentation
 from shoal.single_env import ShoalEnv
 from shoal.validation import check_choice, check_float, check_int, check_reward
 from shoal.vector_env import ShoalVectorEnv
+
+if TYPE_CHECKING:
+    from shoal.render.play import Controls
+    from shoal.render.scenes.maze import MazeScene
 
 UP, RIGHT, DOWN, LEFT = range(NUM_ACTIONS)
 FORWARD, BACK = UP, DOWN  # relative moves share the numbers: 0 forward, 1 right, 2 back, 3 left
@@ -40,7 +42,6 @@ class MazeGame(Game):
     #: None: the game truncates itself after steps_per_tile * size^2 steps, a limit that
     #: grows with the maze drawn.
     default_max_episode_steps: ClassVar[int | None] = None
-    render_view_doc = '`"world"`: the whole maze; `"agent"`: what the agent sees'
 
     def __init__(
         self,
@@ -91,9 +92,20 @@ class MazeGame(Game):
             step_penalty=self.step_penalty,
         )
 
+
+class MazePresentation(Presentation):
+    """How a maze is drawn and walked: the whole maze or the agent's view, a square per key
+    press."""
+
+    game: MazeGame
+    render_view_doc = '`"world"`: the whole maze; `"agent"`: what the agent sees'
+
     def make_scene(self, view: str) -> MazeScene:
-        return MazeScene(view, self.max_size, self.vision, self.split,
-                         relative=self.moves == "relative")
+        from shoal.render.scenes.maze import MazeScene
+
+        game = self.game
+        return MazeScene(view, game.max_size, game.vision, game.split,
+                         relative=game.moves == "relative")
 
     def scene_state(self, core: MazeCore, world: int, agent: int) -> dict[str, Any]:
         return core.state(world)
@@ -102,7 +114,9 @@ class MazeGame(Game):
         return 15
 
     def controls(self) -> Controls:
-        if self.moves == "relative":
+        from shoal.render.play import Controls, direction_keys
+
+        if self.game.moves == "relative":
             help_line = "UP/W: FORWARD  LEFT/A, RIGHT/D: TURN AND STEP  DOWN/S: BACK"
         else:
             help_line = "ARROWS/WASD: MOVE"
@@ -207,9 +221,11 @@ class MazeEnv(ShoalEnv):
     """
 
     game_class = MazeGame
+    presentation_class = MazePresentation
 
 
 class MazeVectorEnv(ShoalVectorEnv):
     """Vectorized Maze: `gymnasium.make_vec("shoal/Maze-v0", num_envs=N)`; see MazeEnv for the rules."""
 
     game_class = MazeGame
+    presentation_class = MazePresentation

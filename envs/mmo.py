@@ -4,7 +4,7 @@ everything else (buffers, seeding, autoreset, time limits, action masks) is shar
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium
 import numpy as np
@@ -18,11 +18,13 @@ from shoal._ext.mmo import (
     MMOCore,
     spawn_radius_for,
 )
-from shoal.game import Game
-from shoal.render.play import Controls
-from shoal.render.scenes.mmo import MMOScene
+from shoal.game import Game, Presentation
 from shoal.validation import check_bool, check_int, check_reward
 from shoal.vector_env import ShoalVectorEnv
+
+if TYPE_CHECKING:
+    from shoal.render.play import Controls
+    from shoal.render.scenes.mmo import MMOScene
 
 NOOP, NORTH, EAST, SOUTH, WEST = range(5)
 ATTACK_NORTH, ATTACK_EAST, ATTACK_SOUTH, ATTACK_WEST = range(5, 9)
@@ -48,7 +50,6 @@ class MMOGame(Game):
     single_agent: ClassVar[bool] = False
     #: None: an agent's episode is its life; the world runs on.
     default_max_episode_steps: ClassVar[int | None] = None
-    render_view_doc = '`"world"`: the whole map; `"agent"`: a camera on that agent'
 
     def __init__(
         self,
@@ -110,8 +111,17 @@ class MMOGame(Game):
             reward_death=self.reward_death,
         )
 
+
+class MMOPresentation(Presentation):
+    """How the MMO is drawn and played: the map or a camera on one agent, a key per action."""
+
+    game: MMOGame
+    render_view_doc = '`"world"`: the whole map; `"agent"`: a camera on that agent'
+
     def make_scene(self, view: str) -> MMOScene:
-        return MMOScene(view, self.width, self.height)
+        from shoal.render.scenes.mmo import MMOScene
+
+        return MMOScene(view, self.game.width, self.game.height)
 
     def scene_state(self, core: MMOCore, world: int, agent: int) -> dict[str, Any]:
         return {**core.state(world), "followed": agent}
@@ -120,6 +130,8 @@ class MMOGame(Game):
         return 8
 
     def controls(self) -> Controls:
+        from shoal.render.play import Controls
+
         moves = {"UP": NORTH, "RIGHT": EAST, "DOWN": SOUTH, "LEFT": WEST}
         attacks = {"W": ATTACK_NORTH, "D": ATTACK_EAST, "S": ATTACK_SOUTH, "A": ATTACK_WEST}
         others = {"E": USE, "F": EAT, "G": DRINK, "Q": EQUIP, "X": DROP, "C": CRAFT}
@@ -262,3 +274,4 @@ class MMOVectorEnv(ShoalVectorEnv):
     """
 
     game_class = MMOGame
+    presentation_class = MMOPresentation

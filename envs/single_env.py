@@ -15,7 +15,7 @@ import gymnasium
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
-from shoal.game import Game, add_shared_arguments_doc
+from shoal.game import Game, Presentation, add_shared_arguments_doc
 from shoal.validation import check_options, check_seed
 from shoal.vector_env import RENDER_MODES, SEED_LIMIT, ResetNeeded, ShoalVectorEnv, check_actions
 
@@ -26,16 +26,19 @@ VECTOR_ARGUMENTS = ShoalVectorEnv.WRAPPER_ARGUMENTS - {"render_mode", "render_vi
 
 
 @functools.cache
-def one_row_env_class(game_class: type[Game], env_name: str) -> type[ShoalVectorEnv]:
+def one_row_env_class(game_class: type[Game], presentation_class: type[Presentation],
+                      env_name: str) -> type[ShoalVectorEnv]:
     """The one-row vector env a single env wraps, named after the single env, so that the
     errors it raises name the class the user made (BreakoutEnv, not an internal one)."""
-    return type(env_name, (ShoalVectorEnv,), {"game_class": game_class})
+    return type(env_name, (ShoalVectorEnv,),
+                {"game_class": game_class, "presentation_class": presentation_class})
 
 
 class ShoalEnv(gymnasium.Env):
     """Base of every shoal single env; see the game modules for the documentation of each."""
 
-    game_class: ClassVar[type[Game]]
+    game_class: ClassVar[type[Game]]  # the rules
+    presentation_class: ClassVar[type[Presentation]]  # how they are drawn and played
     metadata: ClassVar[dict[str, Any]] = {"render_modes": RENDER_MODES, "render_fps": 30}
 
     def __init_subclass__(cls, **kwargs: Any):
@@ -53,7 +56,7 @@ class ShoalEnv(gymnasium.Env):
                 f"{type(self).__name__} is a single env and does not take {vector_only}: "
                 "those are arguments of gymnasium.make_vec"
             )
-        self._rows = one_row_env_class(self.game_class, type(self).__name__)(
+        self._rows = one_row_env_class(self.game_class, self.presentation_class, type(self).__name__)(
             1,
             max_episode_steps=None,
             autoreset_mode=AutoresetMode.DISABLED,
@@ -130,7 +133,7 @@ class ShoalEnv(gymnasium.Env):
 
     def get_keys_to_action(self) -> dict[tuple[str, ...], int]:
         """Keys for gymnasium.utils.play.play: the game's letter keys (WASD)."""
-        return self.game.controls().keys_to_action()
+        return self._rows.presentation.controls().keys_to_action()
 
     def close(self) -> None:
         self._rows.close()

@@ -5,18 +5,20 @@ one core for both ids; everything else (buffers, seeding, autoreset, time limits
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium
 import numpy as np
 
 from shoal._ext.snake import MAX_SNAKES_PER_WORLD, SnakeCore
-from shoal.game import Game
-from shoal.render.play import Controls, direction_keys
-from shoal.render.scenes.snake import SnakeScene
+from shoal.game import Game, Presentation
 from shoal.single_env import ShoalEnv
 from shoal.validation import check_bool, check_int, check_reward
 from shoal.vector_env import ShoalVectorEnv
+
+if TYPE_CHECKING:
+    from shoal.render.play import Controls
+    from shoal.render.scenes.snake import SnakeScene
 
 #: Largest field side: keeps one world's grids (3 bytes a cell) near 50 MB at most.
 MAX_SIDE = 4096
@@ -118,25 +120,6 @@ class SnakeGame(Game):
             leave_corpse=self.leave_corpse,
         )
 
-    def make_scene(self, view: str) -> SnakeScene:
-        return SnakeScene(
-            width=self.width, height=self.height, agents=self.agents_per_world(), view=view
-        )
-
-    def scene_state(self, core: SnakeCore, world: int, agent: int) -> dict[str, Any]:
-        return {**core.state(world), "followed": agent}
-
-    def render_fps(self) -> int:
-        return 10
-
-    def controls(self) -> Controls:
-        return Controls(
-            keys=direction_keys(UP, RIGHT, DOWN, LEFT),
-            idle_action=None,  # the snake keeps its direction
-            help="ARROWS/WASD: STEER",
-            first_action=UP,
-        )
-
 
 class SnakeArenaGame(SnakeGame):
     """Many snakes in one arena per world. Parameters: see SnakeArenaVectorEnv."""
@@ -145,8 +128,6 @@ class SnakeArenaGame(SnakeGame):
     #: Per snake: long enough to grow to hundreds of cells, short enough that a snake which
     #: only circles ends its episode (and its statistics get reported).
     default_max_episode_steps: ClassVar[int | None] = 4096
-    render_view_doc = ('`"world"`: the whole arena, 2 pixels a cell by default; `"agent"`: '
-                       'a 41 x 41-cell camera on that snake')
 
     def __init__(
         self,
@@ -177,6 +158,44 @@ class SnakeArenaGame(SnakeGame):
 
     def agents_per_world(self) -> int:
         return self.snakes_per_arena
+
+
+class SnakePresentation(Presentation):
+    """How Snake is drawn and played: the grid (or a camera on the followed snake), steered
+    with the arrow keys."""
+
+    game: SnakeGame
+
+    def make_scene(self, view: str) -> SnakeScene:
+        from shoal.render.scenes.snake import SnakeScene
+
+        game = self.game
+        return SnakeScene(
+            width=game.width, height=game.height, agents=game.agents_per_world(), view=view
+        )
+
+    def scene_state(self, core: SnakeCore, world: int, agent: int) -> dict[str, Any]:
+        return {**core.state(world), "followed": agent}
+
+    def render_fps(self) -> int:
+        return 10
+
+    def controls(self) -> Controls:
+        from shoal.render.play import Controls, direction_keys
+
+        return Controls(
+            keys=direction_keys(UP, RIGHT, DOWN, LEFT),
+            idle_action=None,  # the snake keeps its direction
+            help="ARROWS/WASD: STEER",
+            first_action=UP,
+        )
+
+
+class SnakeArenaPresentation(SnakePresentation):
+    """A SnakeArena is drawn like Snake, a little faster."""
+
+    render_view_doc = ('`"world"`: the whole arena, 2 pixels a cell by default; `"agent"`: '
+                       'a 41 x 41-cell camera on that snake')
 
     def render_fps(self) -> int:
         return 15
@@ -275,6 +294,7 @@ class SnakeEnv(ShoalEnv):
     """
 
     game_class = SnakeGame
+    presentation_class = SnakePresentation
 
 
 class SnakeVectorEnv(ShoalVectorEnv):
@@ -282,6 +302,7 @@ class SnakeVectorEnv(ShoalVectorEnv):
     one call; see SnakeEnv for the rules, spaces and arguments."""
 
     game_class = SnakeGame
+    presentation_class = SnakePresentation
 
 
 class SnakeArenaVectorEnv(ShoalVectorEnv):
@@ -379,3 +400,4 @@ class SnakeArenaVectorEnv(ShoalVectorEnv):
     """
 
     game_class = SnakeArenaGame
+    presentation_class = SnakeArenaPresentation

@@ -16,7 +16,7 @@ import functools
 import json
 import warnings
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium
 import numpy as np
@@ -29,9 +29,11 @@ from shoal._ext.core import (
     checked_state_arrays,
     openmp_available,
 )
-from shoal.game import Game, add_shared_arguments_doc
-from shoal.render.scene import Scene, SceneView
+from shoal.game import Game, Presentation, add_shared_arguments_doc
 from shoal.validation import check_bool, check_int, check_options
+
+if TYPE_CHECKING:
+    from shoal.render.scene import Scene, SceneView
 
 # Codes of the autoreset modes in the native loop (cython_ext/core.pxd, AutoresetCode).
 AUTORESET_CODES = {
@@ -180,7 +182,8 @@ class CoreBuffers:
 class ShoalVectorEnv(gymnasium.vector.VectorEnv):
     """Base of every shoal vector env; see the game modules for the documentation of each."""
 
-    game_class: ClassVar[type[Game]]
+    game_class: ClassVar[type[Game]]  # the rules
+    presentation_class: ClassVar[type[Presentation]]  # how they are drawn and played
 
     def __init_subclass__(cls, **kwargs: Any):
         super().__init_subclass__(**kwargs)
@@ -214,6 +217,7 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
         **game_kwargs: Any,
     ):
         self.game = self.game_class(**game_kwargs)
+        self.presentation = self.presentation_class(self.game)
         num_envs = check_int("num_envs", num_envs, 1, MAX_NUM_ENVS)
         agents = self.game.agents_per_world()
         if num_envs % agents != 0:
@@ -254,7 +258,7 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
         self.metadata = {
             **type(self).metadata,
             "autoreset_mode": self.autoreset_mode,
-            "render_fps": self.game.render_fps(),
+            "render_fps": self.presentation.render_fps(),
         }
         self.single_observation_space = self.game.observation_space()
         self.single_action_space = self.game.action_space()
@@ -278,6 +282,12 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
         """The game that make_vec(id, **kwargs) would run: kwargs without the wrapper's own
         arguments (num_envs, max_episode_steps, render_mode, ...) go to the game."""
         return cls.game_class(**{k: v for k, v in kwargs.items() if k not in cls.WRAPPER_ARGUMENTS})
+
+    @classmethod
+    def presentation_for(cls, **kwargs: Any) -> Presentation:
+        """How the game that make_vec(id, **kwargs) would run is drawn and played (its scene,
+        rate and keys), without building an env."""
+        return cls.presentation_class(cls.game_for(**kwargs))
 
     # ---- Gymnasium API ----
 
@@ -496,14 +506,14 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
     @functools.cached_property
     def scene(self) -> Scene:
         """The game's scene (render/scenes/) for this env's render_view."""
-        return self.game.make_scene(self.render_view)
+        return self.presentation.make_scene(self.render_view)
 
     def scene_state(self) -> dict[str, Any]:
         """What the scene draws: the state of sub-env `render_env_index` (its world, and which
         agent the HUD and camera follow) and "step", its episode's steps so far."""
         self._check_open()
         world, agent = divmod(self.render_env_index, self.agents_per_world)
-        state = self.game.scene_state(self.core, world, agent)
+        state = self.presentation.scene_state(self.core, world, agent)
         state["step"] = self.core.episode_progress(self.render_env_index)[1]
         return state
 
@@ -521,6 +531,8 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
         if self._needs_reset:
             raise ResetNeeded(f"{type(self).__name__}.render() was called before reset()")
         if self._view is None:
+            from shoal.render.scene import SceneView  # drawing imports render/, stepping never
+
             title = f"shoal: {self.game_class.__name__.removesuffix('Game')}"
             self._view = SceneView(self.scene, self.render_mode, fps=self.metadata["render_fps"],
                                    title=title)

@@ -77,7 +77,7 @@ def left_hand(envs, infos) -> np.ndarray:
 def through_the_gates(envs, infos) -> np.ndarray:
     """Drone (race): the assisted controller flies to a point before the next gate, then on
     through it."""
-    from shoal.drone import assisted_action
+    from shoal.drone_play import assisted_action
 
     state = envs.core.state(0)
     gate = state["next_gate"]

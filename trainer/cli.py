@@ -442,7 +442,7 @@ def watch_checkpoint(args: argparse.Namespace, checkpoint: dict, env_id: str,
             writer.add(frame)
 
     env_parameters = {**checkpoint["config"].get("env", {}), **(env_overrides or {})}
-    fps = shoal.vector_env_class(env_id).game_for(**env_parameters).render_fps()
+    fps = shoal.vector_env_class(env_id).presentation_for(**env_parameters).render_fps()
     with VideoWriter(args.video, fps=fps) as writer:
         result = watch(checkpoint, args.episodes, args.deterministic, args.seed, "rgb_array",
                        on_frame=record, env_overrides=env_overrides)
@@ -494,7 +494,7 @@ def run_play(args: argparse.Namespace) -> int:
         others = CheckpointPolicy(checkpoint, envs)
     scene = envs.scene
     window = RaylibCanvas(scene.width, scene.height + HELP_HEIGHT, title=f"shoal play {env_id}")
-    controls = game.controls()
+    controls = envs.presentation.controls()
     session = PlaySession(envs, window, window, controls, agent=args.agent, others=others,
                           steps_per_second=args.fps or envs.metadata["render_fps"], seed=args.seed)
     try:

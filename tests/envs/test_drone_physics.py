@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shoal._ext.drone import MAX_ANGULAR_SPEED, OBSERVATION_FIELDS, PARAMETER_NAMES
-from shoal.drone import CRAZYFLIE, DroneEnv, DroneGame, DroneVectorEnv, assisted_action
+from shoal.drone import CRAZYFLIE, DroneEnv, DroneGame, DronePresentation, DroneVectorEnv
+from shoal.drone_play import assisted_action
 from shoal.render.scene import HUD_HEIGHT
 from shoal.render.scenes import drone as drone_scene
 
@@ -720,7 +721,7 @@ def test_the_assisted_controller_flies_at_a_commanded_velocity_and_holds_still(r
 
 
 def test_the_controls_map_keys_to_velocities_and_yaw_rates():
-    controls = DroneGame().controls()
+    controls = DronePresentation(DroneGame()).controls()
     vx, vy, vz, yaw_rate = controls.keys["W"]
     assert vx > 0 and vy == vz == yaw_rate == 0
     assert controls.keys["Z"][3] > 0  # Z yaws left

@@ -61,7 +61,7 @@ def session_for(env_id: str, script, num_envs: int = 1, **kwargs):
     envs = gymnasium.make_vec(env_id, num_envs=num_envs, **kwargs)
     scene = envs.scene
     window = HeadlessWindow(scene.width, scene.height + HELP_HEIGHT)
-    controls = envs.game.controls()
+    controls = envs.presentation.controls()
     return envs, window, PlaySession(envs, window, ScriptedKeyboard(script), controls, seed=0)
 
 
@@ -136,7 +136,7 @@ def test_in_a_multi_agent_world_the_others_follow_the_policy():
 
     envs = gymnasium.make_vec("shoal/SnakeArena-v0", num_envs=agents, render_env_index=1, **kwargs)
     window = HeadlessWindow(envs.scene.width, envs.scene.height + HELP_HEIGHT)
-    session = PlaySession(envs, window, ScriptedKeyboard([{"UP"}] * 4), envs.game.controls(),
+    session = PlaySession(envs, window, ScriptedKeyboard([{"UP"}] * 4), envs.presentation.controls(),
                           agent=1, others=others, seed=0)
     session.run()
     assert len(calls) == 4 and calls[0].all()  # the first call starts every episode
