@@ -39,7 +39,7 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 
 from shoal._ext.core cimport VectorCore, struct_bytes
-from shoal._ext.portable_math cimport cosine_sine
+from shoal._ext.portable_math cimport clamp, clamp_int, cosine_sine
 from shoal._ext.rng cimport Rng, rng_uniform
 
 
@@ -147,16 +147,6 @@ cdef struct BreakoutWorld:
 
 
 # ---- Small helpers ----
-
-cdef inline float clamp(float value, float low, float high) noexcept nogil:
-    # Two steps, each of which compiles to one branch-free max / min instruction.
-    value = low if value < low else value
-    return high if value > high else value
-
-
-cdef inline int clamp_index(int value, int low, int high) noexcept nogil:
-    return low if value < low else (high if value > high else value)
-
 
 cdef inline float ball_speed(int level) noexcept nogil:
     return BALL_START_SPEED + level * BALL_SPEED_STEP
@@ -301,8 +291,8 @@ cdef BallOutcome move_ball(BreakoutWorld* w) noexcept nogil:
         # boundary, from the cell the ball is in to the cell it would end in. The ball is in
         # the field, so a cell behind it outside the field only means it sits on a wall it
         # is leaving: start from the field's cell instead.
-        column = clamp_index(cell_of(x, vx, BRICK_WIDTH), 0, BRICK_COLUMNS - 1)
-        cell_row = clamp_index(cell_of(y, vy, BRICK_HEIGHT), 0, CELL_ROWS - 1)
+        column = clamp_int(cell_of(x, vx, BRICK_WIDTH), 0, BRICK_COLUMNS - 1)
+        cell_row = clamp_int(cell_of(y, vy, BRICK_HEIGHT), 0, CELL_ROWS - 1)
         steps_x = abs(cell_of(end_x, vx, BRICK_WIDTH) - column)
         steps_y = abs(cell_of(end_y, vy, BRICK_HEIGHT) - cell_row)
         step_column = 1 if vx > 0 else -1

@@ -93,7 +93,7 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memset
 
 from shoal._ext.core cimport VectorCore, struct_bytes
-from shoal._ext.portable_math cimport cosine_sine
+from shoal._ext.portable_math cimport clamp, cosine_sine
 from shoal._ext.rng cimport Rng, rng_uniform
 
 import numpy as np
@@ -236,11 +236,6 @@ cdef struct DroneWorld:
 
 
 # ---- Small helpers ----
-
-cdef inline float clamp(float value, float low, float high) noexcept nogil:
-    value = low if value < low else value
-    return high if value > high else value
-
 
 cdef inline float norm3(const float* v) noexcept nogil:
     return sqrtf(v[0] * v[0] + v[1] * v[1] + v[2] * v[2])

@@ -66,6 +66,7 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 
 from shoal._ext.core cimport VectorCore, struct_bytes
+from shoal._ext.portable_math cimport clamp_int
 from shoal._ext.rng cimport Rng, rng_below, rng_uniform
 
 import numpy as np
@@ -227,10 +228,6 @@ cdef inline int agent_band(const Agent* a) noexcept nogil:
     for skill in range(SKILLS):
         total += a.level[skill]
     return 1 + (total - SKILLS) * 4 // (SKILLS * MAX_LEVEL - SKILLS + 1)
-
-
-cdef inline int clamp_int(int value, int low, int high) noexcept nogil:
-    return low if value < low else (high if value > high else value)
 
 
 @cython.final

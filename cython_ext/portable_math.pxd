@@ -1,6 +1,16 @@
-# Math that gives the same bits on every CPU. libm's sin and cos are picked per CPU at run
+# Small math shared by the game cores: clamps, and math that gives the same bits on every CPU. libm's sin and cos are picked per CPU at run
 # time (SSE, AVX, FMA paths) and promise no such thing, so the games' trigonometry uses these:
 # plain arithmetic, and square roots (exact IEEE operations) where needed.
+
+
+cdef inline float clamp(float value, float low, float high) noexcept nogil:
+    # Two steps, each of which compiles to one branch-free max / min instruction.
+    value = low if value < low else value
+    return high if value > high else value
+
+
+cdef inline int clamp_int(int value, int low, int high) noexcept nogil:
+    return low if value < low else (high if value > high else value)
 
 
 cdef inline void cosine_sine(double angle, double* cosine, double* sine) noexcept nogil:
