@@ -4,7 +4,7 @@ cython_ext/breakout.pyx; everything else (buffers, seeding, autoreset, time limi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import gymnasium
 import numpy as np
@@ -110,9 +110,6 @@ class BreakoutPresentation(Presentation):
             paddle_thickness=PADDLE_THICKNESS,
         )
 
-    def scene_state(self, core: BreakoutCore, world: int, agent: int) -> dict[str, Any]:
-        return core.state(world)
-
     def render_fps(self) -> int:
         return round(FRAMES_PER_SECOND / self.game.frameskip)
 
@@ -129,7 +126,7 @@ class BreakoutPresentation(Presentation):
         )
 
 
-class BreakoutEnv(ShoalEnv):
+class BreakoutEnv(ShoalEnv, game=BreakoutGame, presentation=BreakoutPresentation):
     """
     ## Description
 
@@ -246,12 +243,6 @@ class BreakoutEnv(ShoalEnv):
     - v0: Initial version.
     """
 
-    game_class = BreakoutGame
-    presentation_class = BreakoutPresentation
 
-
-class BreakoutVectorEnv(ShoalVectorEnv):
+class BreakoutVectorEnv(ShoalVectorEnv, game=BreakoutGame, presentation=BreakoutPresentation):
     """Vectorized Breakout: `gymnasium.make_vec("shoal/Breakout-v0", num_envs=N)`; see BreakoutEnv for the rules."""
-
-    game_class = BreakoutGame
-    presentation_class = BreakoutPresentation

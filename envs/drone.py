@@ -214,9 +214,6 @@ class DronePresentation(Presentation):
             rotor_positions=MOTOR_POSITIONS,
         )
 
-    def scene_state(self, core: DroneCore, world: int, agent: int) -> dict[str, Any]:
-        return core.state(world)
-
     def render_fps(self) -> int:
         return round(1 / CONTROL_PERIOD)  # real time: 50 steps a second
 
@@ -296,7 +293,7 @@ def check_thrust_to_weight(ranges: Mapping[str, tuple[float, float]]) -> None:
         )
 
 
-class DroneEnv(ShoalEnv):
+class DroneEnv(ShoalEnv, game=DroneGame, presentation=DronePresentation):
     """
     ## Description
 
@@ -447,12 +444,6 @@ class DroneEnv(ShoalEnv):
     - v0: Initial version.
     """
 
-    game_class = DroneGame
-    presentation_class = DronePresentation
 
-
-class DroneVectorEnv(ShoalVectorEnv):
+class DroneVectorEnv(ShoalVectorEnv, game=DroneGame, presentation=DronePresentation):
     """Vectorized Drone: `gymnasium.make_vec("shoal/Drone-v0", num_envs=N)`; see DroneEnv."""
-
-    game_class = DroneGame
-    presentation_class = DronePresentation

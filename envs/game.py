@@ -1,9 +1,9 @@
 """What a game module tells the shared env wrappers (envs/vector_env.py, envs/single_env.py).
 
-A game has two parts, which its env classes name (game_class, presentation_class). Its
-`Game` holds the rules: its constructor takes the game's keyword
-parameters and validates them (envs/validation.py), and its methods describe the spaces and
-build the native core. Its `Presentation` says how it is shown and played: the scene that
+A game has two parts, which its env classes name (`class MyGameEnv(ShoalEnv, game=MyGame,
+presentation=MyGamePresentation)`). Its `Game` holds the rules: its constructor takes the
+game's keyword parameters and validates them (envs/validation.py), and its methods describe
+the spaces and build the native core. Its `Presentation` says how it is shown and played: the scene that
 draws it (render/scenes/), the state of one world the scene receives, the real-time rate and
 the keys. A presentation imports its scene and the play loop's Controls only when they are
 asked for, so importing shoal and stepping an env import nothing of render/.
@@ -60,8 +60,7 @@ class Game(abc.ABC):
 
 class Presentation(abc.ABC):
     """How a game is shown and played. Made from the game's validated parameters; its
-    methods import the scene and the controls' module only when called. An env class names
-    its game and its presentation (game_class, presentation_class)."""
+    methods import the scene and the controls' module only when called."""
 
     #: What render_view's two values show, for the env's docs (shared_arguments_doc).
     render_view_doc: ClassVar[str] = ('`"world"`, or `"agent"` for a camera on the drawn agent '
@@ -75,9 +74,10 @@ class Presentation(abc.ABC):
         """The game's scene; view is "world" (the whole world) or "agent" (a camera on the
         followed agent, where the scene has one; otherwise the same as "world")."""
 
-    @abc.abstractmethod
     def scene_state(self, core: Any, world: int, agent: int) -> dict[str, Any]:
-        """What the scene draws for `agent` of `world` (the wrapper adds "step")."""
+        """What the scene draws for `agent` of `world` (the wrapper adds "step"): the core's
+        state(world), unless the game's scene needs more (which agent it follows, say)."""
+        return core.state(world)
 
     @abc.abstractmethod
     def render_fps(self) -> int:

@@ -4,7 +4,7 @@ everything else (buffers, seeding, autoreset, time limits, action masks) is shar
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import gymnasium
 import numpy as np
@@ -66,9 +66,6 @@ class Game2048Presentation(Presentation):
 
         return Game2048Scene()  # one board: both views are the same
 
-    def scene_state(self, core: Game2048Core, world: int, agent: int) -> dict[str, Any]:
-        return core.state(world)
-
     def render_fps(self) -> int:
         return 8
 
@@ -84,7 +81,7 @@ class Game2048Presentation(Presentation):
         )
 
 
-class Game2048Env(ShoalEnv):
+class Game2048Env(ShoalEnv, game=Game2048, presentation=Game2048Presentation):
     """
     ## Description
 
@@ -161,12 +158,6 @@ class Game2048Env(ShoalEnv):
     - v0: Initial version.
     """
 
-    game_class = Game2048
-    presentation_class = Game2048Presentation
 
-
-class Game2048VectorEnv(ShoalVectorEnv):
+class Game2048VectorEnv(ShoalVectorEnv, game=Game2048, presentation=Game2048Presentation):
     """Vectorized 2048: `gymnasium.make_vec("shoal/2048-v0", num_envs=N)`; see Game2048Env for the rules."""
-
-    game_class = Game2048
-    presentation_class = Game2048Presentation

@@ -107,9 +107,6 @@ class MazePresentation(Presentation):
         return MazeScene(view, game.max_size, game.vision, game.split,
                          relative=game.moves == "relative")
 
-    def scene_state(self, core: MazeCore, world: int, agent: int) -> dict[str, Any]:
-        return core.state(world)
-
     def render_fps(self) -> int:
         return 15
 
@@ -129,7 +126,7 @@ class MazePresentation(Presentation):
         )
 
 
-class MazeEnv(ShoalEnv):
+class MazeEnv(ShoalEnv, game=MazeGame, presentation=MazePresentation):
     """
     ## Description
 
@@ -220,12 +217,6 @@ class MazeEnv(ShoalEnv):
     - v0: Initial version.
     """
 
-    game_class = MazeGame
-    presentation_class = MazePresentation
 
-
-class MazeVectorEnv(ShoalVectorEnv):
+class MazeVectorEnv(ShoalVectorEnv, game=MazeGame, presentation=MazePresentation):
     """Vectorized Maze: `gymnasium.make_vec("shoal/Maze-v0", num_envs=N)`; see MazeEnv for the rules."""
-
-    game_class = MazeGame
-    presentation_class = MazePresentation

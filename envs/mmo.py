@@ -143,7 +143,7 @@ class MMOPresentation(Presentation):
         )
 
 
-class MMOVectorEnv(ShoalVectorEnv):
+class MMOVectorEnv(ShoalVectorEnv, game=MMOGame, presentation=MMOPresentation):
     """
     ## Description
 
@@ -272,6 +272,3 @@ class MMOVectorEnv(ShoalVectorEnv):
 
     - v0: Initial version.
     """
-
-    game_class = MMOGame
-    presentation_class = MMOPresentation

@@ -9,6 +9,7 @@ every Gymnasium env. Buffers, seeding, validation and statistics are the vector 
 from __future__ import annotations
 
 import functools
+import types
 from typing import Any, ClassVar
 
 import gymnasium
@@ -30,8 +31,8 @@ def one_row_env_class(game_class: type[Game], presentation_class: type[Presentat
                       env_name: str) -> type[ShoalVectorEnv]:
     """The one-row vector env a single env wraps, named after the single env, so that the
     errors it raises name the class the user made (BreakoutEnv, not an internal one)."""
-    return type(env_name, (ShoalVectorEnv,),
-                {"game_class": game_class, "presentation_class": presentation_class})
+    return types.new_class(env_name, (ShoalVectorEnv,),
+                           {"game": game_class, "presentation": presentation_class})
 
 
 class ShoalEnv(gymnasium.Env):
@@ -41,9 +42,13 @@ class ShoalEnv(gymnasium.Env):
     presentation_class: ClassVar[type[Presentation]]  # how they are drawn and played
     metadata: ClassVar[dict[str, Any]] = {"render_modes": RENDER_MODES, "render_fps": 30}
 
-    def __init_subclass__(cls, **kwargs: Any):
+    def __init_subclass__(cls, game: type[Game] | None = None,
+                          presentation: type[Presentation] | None = None, **kwargs: Any):
+        """`class MyGameEnv(ShoalEnv, game=MyGame, presentation=MyPresentation)`."""
         super().__init_subclass__(**kwargs)
-        add_shared_arguments_doc(cls)
+        if game is not None:
+            cls.game_class, cls.presentation_class = game, presentation
+            add_shared_arguments_doc(cls)
 
     def __init__(self, render_mode: str | None = None, **game_kwargs: Any):
         if not self.game_class.single_agent:

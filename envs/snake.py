@@ -201,7 +201,7 @@ class SnakeArenaPresentation(SnakePresentation):
         return 15
 
 
-class SnakeEnv(ShoalEnv):
+class SnakeEnv(ShoalEnv, game=SnakeGame, presentation=SnakePresentation):
     """
     ## Description
 
@@ -293,19 +293,13 @@ class SnakeEnv(ShoalEnv):
     - v0: Initial version.
     """
 
-    game_class = SnakeGame
-    presentation_class = SnakePresentation
 
-
-class SnakeVectorEnv(ShoalVectorEnv):
+class SnakeVectorEnv(ShoalVectorEnv, game=SnakeGame, presentation=SnakePresentation):
     """Vectorized Snake: `num_envs` independent worlds, one snake each, stepped natively in
     one call; see SnakeEnv for the rules, spaces and arguments."""
 
-    game_class = SnakeGame
-    presentation_class = SnakePresentation
 
-
-class SnakeArenaVectorEnv(ShoalVectorEnv):
+class SnakeArenaVectorEnv(ShoalVectorEnv, game=SnakeArenaGame, presentation=SnakeArenaPresentation):
     """
     ## Description
 
@@ -398,6 +392,3 @@ class SnakeArenaVectorEnv(ShoalVectorEnv):
 
     - v0: Initial version.
     """
-
-    game_class = SnakeArenaGame
-    presentation_class = SnakeArenaPresentation

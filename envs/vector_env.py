@@ -185,10 +185,14 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
     game_class: ClassVar[type[Game]]  # the rules
     presentation_class: ClassVar[type[Presentation]]  # how they are drawn and played
 
-    def __init_subclass__(cls, **kwargs: Any):
+    def __init_subclass__(cls, game: type[Game] | None = None,
+                          presentation: type[Presentation] | None = None, **kwargs: Any):
+        """`class MyGameVectorEnv(ShoalVectorEnv, game=MyGame, presentation=MyPresentation)`."""
         super().__init_subclass__(**kwargs)
-        if "game_class" in vars(cls) and not cls.game_class.single_agent:
-            add_shared_arguments_doc(cls)  # a multi-agent game's docs live on its vector env
+        if game is not None:
+            cls.game_class, cls.presentation_class = game, presentation
+            if not game.single_agent:
+                add_shared_arguments_doc(cls)  # a multi-agent game's docs live on its vector env
 
     #: The vector env's own keyword arguments (those of __init__); every other keyword is
     #: the game's. gymnasium.make's single env takes only render_mode and render_view of
