@@ -3,9 +3,9 @@
 A game has two parts, which its env classes name (`class MyGameEnv(ShoalEnv, game=MyGame,
 presentation=MyGamePresentation)`). Its `Game` holds the rules: its constructor takes the
 game's keyword parameters and validates them (envs/validation.py), and its methods describe
-the spaces and build the native core. Its `Presentation` says how it is shown and played: the scene that
-draws it (render/scenes/), the state of one world the scene receives, the real-time rate and
-the keys. A presentation imports its scene and the play loop's Controls only when they are
+the spaces and build the native core. Its `Presentation` says how it is shown and played:
+the scene that draws it (render/scenes/), the state of one world the scene receives, the
+real-time rate and the keys. A presentation imports its scene and the play loop's Controls only when they are
 asked for, so importing shoal and stepping an env import nothing of render/.
 
 Everything else (buffers, seeding, autoreset, time limits, action checks, infos, episode
@@ -87,6 +87,22 @@ class Presentation(abc.ABC):
     def controls(self) -> Controls:
         """The keys that play the game (shoal play, and get_keys_to_action for
         gymnasium.utils.play)."""
+
+
+def bind_game(env_class: type, game: type[Game] | None, presentation: type[Presentation] | None,
+              documented: bool) -> None:
+    """What `class MyGameEnv(ShoalEnv, game=MyGame, presentation=MyGamePresentation)` does
+    for both env bases: name the rules and their presentation (both or neither), and add the
+    shared arguments' paragraph to the docstring of the class that documents the game."""
+    if game is None and presentation is None:
+        return  # an abstract base, or a subclass that inherits both
+    if game is None or presentation is None:
+        raise TypeError(f"{env_class.__name__} must name both game= and presentation= "
+                        f"(got game={game!r}, presentation={presentation!r})")
+    env_class.game_class, env_class.presentation_class = game, presentation
+    if documented:
+        add_shared_arguments_doc(env_class)
+
 
 def shared_arguments_doc(game_class: type[Game], presentation_class: type[Presentation]) -> str:
     """The paragraph on the wrapper's arguments that ends every env's "## Arguments": written

@@ -16,7 +16,7 @@ import gymnasium
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
-from shoal.game import Game, Presentation, add_shared_arguments_doc
+from shoal.game import Game, Presentation, bind_game
 from shoal.validation import check_options, check_seed
 from shoal.vector_env import RENDER_MODES, SEED_LIMIT, ResetNeeded, ShoalVectorEnv, check_actions
 
@@ -46,9 +46,7 @@ class ShoalEnv(gymnasium.Env):
                           presentation: type[Presentation] | None = None, **kwargs: Any):
         """`class MyGameEnv(ShoalEnv, game=MyGame, presentation=MyPresentation)`."""
         super().__init_subclass__(**kwargs)
-        if game is not None:
-            cls.game_class, cls.presentation_class = game, presentation
-            add_shared_arguments_doc(cls)
+        bind_game(cls, game, presentation, documented=True)
 
     def __init__(self, render_mode: str | None = None, **game_kwargs: Any):
         if not self.game_class.single_agent:

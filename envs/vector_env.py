@@ -29,7 +29,7 @@ from shoal._ext.core import (
     checked_state_arrays,
     openmp_available,
 )
-from shoal.game import Game, Presentation, add_shared_arguments_doc
+from shoal.game import Game, Presentation, bind_game
 from shoal.validation import check_bool, check_int, check_options
 
 if TYPE_CHECKING:
@@ -189,10 +189,8 @@ class ShoalVectorEnv(gymnasium.vector.VectorEnv):
                           presentation: type[Presentation] | None = None, **kwargs: Any):
         """`class MyGameVectorEnv(ShoalVectorEnv, game=MyGame, presentation=MyPresentation)`."""
         super().__init_subclass__(**kwargs)
-        if game is not None:
-            cls.game_class, cls.presentation_class = game, presentation
-            if not game.single_agent:
-                add_shared_arguments_doc(cls)  # a multi-agent game's docs live on its vector env
+        # A multi-agent game has no single env: its docs live on its vector env.
+        bind_game(cls, game, presentation, documented=game is not None and not game.single_agent)
 
     #: The vector env's own keyword arguments (those of __init__); every other keyword is
     #: the game's. gymnasium.make's single env takes only render_mode and render_view of

@@ -311,3 +311,11 @@ def test_single_env_errors_name_the_single_env_class():
     env = gymnasium.make("shoal/Breakout-v0", render_mode="rgb_array").unwrapped
     with pytest.raises(shoal.ResetNeeded, match=r"^BreakoutEnv\.render\(\) was called before reset"):
         env.render()
+
+
+def test_an_env_class_names_both_its_game_and_its_presentation():
+    from shoal.breakout import BreakoutGame
+
+    with pytest.raises(TypeError, match="must name both game= and presentation="):
+        class HalfNamed(shoal.ShoalVectorEnv, game=BreakoutGame):
+            pass
