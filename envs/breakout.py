@@ -22,8 +22,8 @@ from shoal._ext.breakout import (
     BreakoutCore,
 )
 from shoal.game import Game, Presentation
+from shoal.parameters import flag, integer, real, reward
 from shoal.single_env import ShoalEnv
-from shoal.validation import check_bool, check_float, check_int, check_reward
 from shoal.vector_env import ShoalVectorEnv
 
 if TYPE_CHECKING:
@@ -50,27 +50,21 @@ def observation_bounds() -> tuple[np.ndarray, np.ndarray]:
 class BreakoutGame(Game):
     """Breakout's parameters. See BreakoutEnv for the rules, spaces and arguments."""
 
+    PARAMETERS = (
+        integer("frameskip", 4, 1, MAX_FRAMESKIP, "frames per step with the same action"),
+        flag("continuous", False, "a `Box(-1, 1, (1,))` paddle velocity instead of 3 actions"),
+        # Negative rewards for bricks would make no game; 0 turns rewards off (stats remain).
+        reward("reward_scale", 1.0, "multiplies the points (0: no points reward)", low=0.0),
+        # A penalty, so not negative: a reward for losing balls would make no game either.
+        reward("lost_ball_penalty", 0.0, "subtracted from the reward per lost ball", low=0.0),
+        real("paddle_width", 64.0, *PADDLE_WIDTH_RANGE,
+             "the paddle's width in pixels before it halves"),
+    )
+    core_class = BreakoutCore
     stat_names: ClassVar[tuple[str, ...]] = ("score", "perf")
     #: 40000 frames at the default frameskip (about 11 minutes at 60 frames a second): enough
     #: to clear both walls, while an agent that only keeps the ball alive is cut off.
     default_max_episode_steps: ClassVar[int | None] = 10_000
-
-    def __init__(
-        self,
-        *,
-        frameskip: int = 4,
-        continuous: bool = False,
-        reward_scale: float = 1.0,
-        lost_ball_penalty: float = 0.0,
-        paddle_width: float = 64.0,
-    ):
-        self.frameskip = check_int("frameskip", frameskip, 1, MAX_FRAMESKIP)
-        self.continuous = check_bool("continuous", continuous)
-        # Negative rewards for bricks would make no game; 0 turns rewards off (stats remain).
-        self.reward_scale = check_reward("reward_scale", reward_scale, low=0.0)
-        # A penalty, so not negative: a reward for losing balls would make no game either.
-        self.lost_ball_penalty = check_reward("lost_ball_penalty", lost_ball_penalty, low=0.0)
-        self.paddle_width = check_float("paddle_width", paddle_width, *PADDLE_WIDTH_RANGE)
 
     def observation_space(self) -> gymnasium.spaces.Box:
         low, high = observation_bounds()
@@ -80,17 +74,6 @@ class BreakoutGame(Game):
         if self.continuous:
             return gymnasium.spaces.Box(-1.0, 1.0, (1,), np.float32)
         return gymnasium.spaces.Discrete(NUM_ACTIONS)
-
-    def make_core(self, num_worlds: int) -> BreakoutCore:
-        return BreakoutCore(
-            num_worlds,
-            1,
-            frameskip=self.frameskip,
-            continuous=self.continuous,
-            reward_scale=self.reward_scale,
-            lost_ball_penalty=self.lost_ball_penalty,
-            paddle_width=self.paddle_width,
-        )
 
 
 class BreakoutPresentation(Presentation):
@@ -225,18 +208,9 @@ class BreakoutEnv(ShoalEnv, game=BreakoutGame, presentation=BreakoutPresentation
 
     ```python
     import gymnasium, shoal
-    env = gymnasium.make("shoal/Breakout-v0", frameskip=4, continuous=False, reward_scale=1.0,
-                         lost_ball_penalty=0.0, paddle_width=64.0)
+    env = gymnasium.make("shoal/Breakout-v0", lost_ball_penalty=20.0, paddle_width=96.0)
     envs = gymnasium.make_vec("shoal/Breakout-v0", num_envs=1024, num_threads=4)
     ```
-
-    | Argument            | Default | Meaning                                                   |
-    |---------------------|---------|-----------------------------------------------------------|
-    | `frameskip`         | 4       | frames per step with the same action, 1 to 8              |
-    | `continuous`        | False   | a `Box(-1, 1, (1,))` paddle velocity instead of 3 actions |
-    | `reward_scale`      | 1.0     | multiplies the points; in [0, 1e6] (0: no points reward)  |
-    | `lost_ball_penalty` | 0.0     | subtracted from the reward per lost ball; in [0, 1e6]     |
-    | `paddle_width`      | 64.0    | the paddle's width in pixels before it halves; in [8, 288] |
 
     ## Version History
 

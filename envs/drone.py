@@ -50,56 +50,66 @@ from shoal._ext.drone import (
     DroneCore,
 )
 from shoal.game import Game, Presentation
+from shoal.parameters import choice, custom, integer, real, reward
 from shoal.single_env import ShoalEnv
-from shoal.validation import check_choice, check_float, check_int, check_reward
+from shoal.validation import check_float
 from shoal.vector_env import ShoalVectorEnv
 
 if TYPE_CHECKING:
     from shoal.render.play import Controls
     from shoal.render.scenes.drone import DroneScene
 
-#: The Crazyflie 2.x (see the module's docstring): each parameter's default.
-CRAZYFLIE: dict[str, float] = {
-    "mass": 0.027,
-    "arm_length": 0.046,
-    "inertia_xx": 1.4e-5,
-    "inertia_yy": 1.4e-5,
-    "inertia_zz": 2.17e-5,
-    "thrust_coefficient": 2.88e-8,
-    "torque_coefficient": 7.24e-10,
-    "max_motor_speed": 2144.0,
-    "motor_time_constant": 0.03,
-    "drag": 0.0056,
-    "gravity": 9.81,
+#: The airframe's parameters: name -> (the Crazyflie 2.x's value, the default; the limits it
+#: may take, as a keyword or a randomisation range, from a 5-gram micro drone to a 50 kg
+#: lifter, on Earth, the Moon or in free space; its unit and meaning). See the module's
+#: docstring for the sources.
+AIRFRAME: dict[str, tuple[float, tuple[float, float], str]] = {
+    "mass": (0.027, (0.005, 50.0), "kg"),
+    "arm_length": (0.046, (0.01, 2.0), "centre to rotor axis, m"),
+    "inertia_xx": (1.4e-5, (1e-7, 10.0), "kg m^2"),
+    "inertia_yy": (1.4e-5, (1e-7, 10.0), "kg m^2"),
+    "inertia_zz": (2.17e-5, (1e-7, 10.0), "kg m^2"),
+    "thrust_coefficient": (2.88e-8, (1e-10, 1e-2), "N per (rad/s)^2 of rotor speed"),
+    "torque_coefficient": (7.24e-10, (0.0, 1e-2), "N m per (rad/s)^2"),
+    "max_motor_speed": (2144.0, (10.0, 1e4), "rad/s (20,470 rpm)"),
+    "motor_time_constant": (0.03, (0.0, 1.0), "s, the motors' first-order lag"),
+    "drag": (0.0056, (0.0, 10.0), "linear drag, kg/s (N per m/s)"),
+    "gravity": (9.81, (0.0, 30.0), "m/s^2"),
 }
-#: What each parameter may be (keyword or randomisation range): from a 5-gram micro drone to
-#: a 50 kg lifter, on Earth, the Moon or in free space.
+CRAZYFLIE: dict[str, float] = {name: default for name, (default, _, _) in AIRFRAME.items()}
 PARAMETER_LIMITS: dict[str, tuple[float, float]] = {
-    "mass": (0.005, 50.0),
-    "arm_length": (0.01, 2.0),
-    "inertia_xx": (1e-7, 10.0),
-    "inertia_yy": (1e-7, 10.0),
-    "inertia_zz": (1e-7, 10.0),
-    "thrust_coefficient": (1e-10, 1e-2),
-    "torque_coefficient": (0.0, 1e-2),
-    "max_motor_speed": (10.0, 1e4),
-    "motor_time_constant": (0.0, 1.0),
-    "drag": (0.0, 10.0),
-    "gravity": (0.0, 30.0),
-}
+    name: limits for name, (_, limits, _) in AIRFRAME.items()}
 #: The weakest airframe allowed: below it full throttle barely lifts the drone, which then
 #: cannot be controlled at all.
 MIN_THRUST_TO_WEIGHT = 1.2
 MAX_GATE_SIZE = 1.5  # metres: larger openings would not fit the course's spacing
 
-# The tables above follow the core's parameter order, and keep its divisors positive.
-assert tuple(CRAZYFLIE) == PARAMETER_NAMES == tuple(PARAMETER_LIMITS)
+# The table above follows the core's parameter order, and keeps its divisors positive.
+assert tuple(AIRFRAME) == PARAMETER_NAMES
 assert all(PARAMETER_LIMITS[name][0] > 0 for name in POSITIVE_PARAMETERS)
 
 
 class DroneGame(Game):
     """The quadrotor's parameters. See DroneEnv for the physics, rules, spaces and arguments."""
 
+    PARAMETERS = (
+        choice("task", "hover", TASKS, '"hover": reach and hold a target; "race": fly gates'),
+        integer("num_gates", 5, 3, MAX_GATES, "gates in the race's loop"),
+        real("gate_size", 0.5, 0.2, MAX_GATE_SIZE, "side of a gate's square opening, m"),
+        integer("substeps", 4, 1, MAX_SUBSTEPS, "physics substeps per 0.02 s step"),
+        # Kept as lists, not tuples: parameters() must survive a JSON round trip (get_state).
+        custom("randomize", None, lambda value: check_randomize(value),  # defined below
+               "{parameter: (low, high)}, drawn uniformly every reset"),
+        *(real(name, default, *limits, doc) for name, (default, limits, doc) in AIRFRAME.items()),
+        reward("progress_weight", 1.0, "per metre of progress toward the goal", low=0.0),
+        reward("gate_reward", 1.0, "per gate passed", low=0.0),
+        reward("stability_weight", 0.002, "per rad/s of angular speed", low=0.0),
+        reward("effort_weight", 0.002, "per squared command away from hover", low=0.0),
+        reward("hover_bonus", 0.01, "per step ending near the target", low=0.0),
+        real("hover_radius", 0.1, 0.01, 1.0, "m: near, for the bonus and `reach_time`"),
+        reward("crash_penalty", 2.0, "subtracted on a crash", low=0.0),
+    )
+    core_class = DroneCore
     stat_names: ClassVar[tuple[str, ...]] = (
         "gates", "hold_time", "reach_time", "hover_error", "crashed")
     #: 20 seconds of flight at 50 steps a second.
@@ -110,57 +120,8 @@ class DroneGame(Game):
         """The trainer's score: gates passed in a race, seconds on the target in hover."""
         return "gates" if self.task == "race" else "hold_time"
 
-    def __init__(
-        self,
-        *,
-        task: str = "hover",
-        num_gates: int = 5,
-        gate_size: float = 0.5,
-        substeps: int = 4,
-        randomize: Mapping[str, tuple[float, float]] | None = None,
-        mass: float = CRAZYFLIE["mass"],
-        arm_length: float = CRAZYFLIE["arm_length"],
-        inertia_xx: float = CRAZYFLIE["inertia_xx"],
-        inertia_yy: float = CRAZYFLIE["inertia_yy"],
-        inertia_zz: float = CRAZYFLIE["inertia_zz"],
-        thrust_coefficient: float = CRAZYFLIE["thrust_coefficient"],
-        torque_coefficient: float = CRAZYFLIE["torque_coefficient"],
-        max_motor_speed: float = CRAZYFLIE["max_motor_speed"],
-        motor_time_constant: float = CRAZYFLIE["motor_time_constant"],
-        drag: float = CRAZYFLIE["drag"],
-        gravity: float = CRAZYFLIE["gravity"],
-        progress_weight: float = 1.0,
-        gate_reward: float = 1.0,
-        stability_weight: float = 0.002,
-        effort_weight: float = 0.002,
-        hover_bonus: float = 0.01,
-        hover_radius: float = 0.1,
-        crash_penalty: float = 2.0,
-    ):
-        self.task = check_choice("task", task, TASKS)
-        self.num_gates = check_int("num_gates", num_gates, 3, MAX_GATES)
-        self.gate_size = check_float("gate_size", gate_size, 0.2, MAX_GATE_SIZE)
-        self.substeps = check_int("substeps", substeps, 1, MAX_SUBSTEPS)
-        # The airframe: each parameter by keyword, validated against its limits.
-        given = {
-            "mass": mass, "arm_length": arm_length, "inertia_xx": inertia_xx,
-            "inertia_yy": inertia_yy, "inertia_zz": inertia_zz,
-            "thrust_coefficient": thrust_coefficient, "torque_coefficient": torque_coefficient,
-            "max_motor_speed": max_motor_speed, "motor_time_constant": motor_time_constant,
-            "drag": drag, "gravity": gravity,
-        }
-        for name, value in given.items():
-            setattr(self, name, check_float(name, value, *PARAMETER_LIMITS[name]))
-        # Lists, not tuples: parameters() must survive a JSON round trip (get_state).
-        self.randomize = check_randomize(randomize)
+    def check_together(self) -> None:
         check_thrust_to_weight(self.parameter_ranges())
-        self.progress_weight = check_reward("progress_weight", progress_weight, low=0.0)
-        self.gate_reward = check_reward("gate_reward", gate_reward, low=0.0)
-        self.stability_weight = check_reward("stability_weight", stability_weight, low=0.0)
-        self.effort_weight = check_reward("effort_weight", effort_weight, low=0.0)
-        self.hover_bonus = check_reward("hover_bonus", hover_bonus, low=0.0)
-        self.hover_radius = check_float("hover_radius", hover_radius, 0.01, 1.0)
-        self.crash_penalty = check_reward("crash_penalty", crash_penalty, low=0.0)
 
     def parameter_ranges(self) -> dict[str, tuple[float, float]]:
         """Each physical parameter's (low, high): its randomisation range, or (value, value)."""
@@ -168,31 +129,21 @@ class DroneGame(Game):
         ranges.update({name: (low, high) for name, (low, high) in (self.randomize or {}).items()})
         return ranges
 
+    def core_arguments(self) -> dict[str, Any]:
+        """The core takes the task's code and each physical parameter's range (low = high
+        for a parameter not randomised), in PARAMETER_NAMES order."""
+        arguments = {name: value for name, value in self.parameters().items()
+                     if name not in AIRFRAME and name != "randomize"}
+        ranges = self.parameter_ranges()
+        return {**arguments, "task": TASKS[self.task],
+                "parameter_low": [ranges[name][0] for name in PARAMETER_NAMES],
+                "parameter_high": [ranges[name][1] for name in PARAMETER_NAMES]}
+
     def observation_space(self) -> gymnasium.spaces.Box:
         return gymnasium.spaces.Box(-1.0, 1.0, (OBSERVATION_LENGTH,), np.float32)
 
     def action_space(self) -> gymnasium.spaces.Box:
         return gymnasium.spaces.Box(-1.0, 1.0, (NUM_MOTORS,), np.float32)
-
-    def make_core(self, num_worlds: int) -> DroneCore:
-        ranges = self.parameter_ranges()
-        return DroneCore(
-            num_worlds,
-            1,
-            task=TASKS[self.task],
-            num_gates=self.num_gates,
-            gate_size=self.gate_size,
-            substeps=self.substeps,
-            parameter_low=[ranges[name][0] for name in PARAMETER_NAMES],
-            parameter_high=[ranges[name][1] for name in PARAMETER_NAMES],
-            progress_weight=self.progress_weight,
-            gate_reward=self.gate_reward,
-            stability_weight=self.stability_weight,
-            effort_weight=self.effort_weight,
-            hover_bonus=self.hover_bonus,
-            hover_radius=self.hover_radius,
-            crash_penalty=self.crash_penalty,
-        )
 
 
 class DronePresentation(Presentation):
@@ -403,34 +354,8 @@ class DroneEnv(ShoalEnv, game=DroneGame, presentation=DronePresentation):
                               randomize={"mass": (0.025, 0.03), "drag": (0.0, 0.01)})
     ```
 
-    | Argument              | Default  | Meaning                                               |
-    |-----------------------|----------|-------------------------------------------------------|
-    | `task`                | "hover"  | "hover": reach and hold a target; "race": fly gates   |
-    | `num_gates`           | 5        | gates in the race's loop, 3 to 8                      |
-    | `gate_size`           | 0.5      | side of a gate's square opening, m, in [0.2, 1.5]     |
-    | `substeps`            | 4        | physics substeps per 0.02 s step, 1 to 16             |
-    | `randomize`           | None     | {parameter: (low, high)}, drawn uniformly every reset |
-    | `mass`                | 0.027    | kg, in [0.005, 50]                                    |
-    | `arm_length`          | 0.046    | centre to rotor axis, m, in [0.01, 2]                 |
-    | `inertia_xx`          | 1.4e-5   | kg m^2, in [1e-7, 10]                                 |
-    | `inertia_yy`          | 1.4e-5   | kg m^2, in [1e-7, 10]                                 |
-    | `inertia_zz`          | 2.17e-5  | kg m^2, in [1e-7, 10]                                 |
-    | `thrust_coefficient`  | 2.88e-8  | N per (rad/s)^2 of rotor speed, in [1e-10, 1e-2]      |
-    | `torque_coefficient`  | 7.24e-10 | N m per (rad/s)^2, in [0, 1e-2]                       |
-    | `max_motor_speed`     | 2144.0   | rad/s (20,470 rpm), in [10, 1e4]                      |
-    | `motor_time_constant` | 0.03     | s, the motors' first-order lag, in [0, 1]             |
-    | `drag`                | 0.0056   | linear drag, kg/s (N per m/s), in [0, 10]             |
-    | `gravity`             | 9.81     | m/s^2, in [0, 30]                                     |
-    | `progress_weight`     | 1.0      | per metre of progress toward the goal; in [0, 1e6]    |
-    | `gate_reward`         | 1.0      | per gate passed; in [0, 1e6]                          |
-    | `stability_weight`    | 0.002    | per rad/s of angular speed; in [0, 1e6]               |
-    | `effort_weight`       | 0.002    | per squared command away from hover; in [0, 1e6]      |
-    | `hover_bonus`         | 0.01     | per step ending near the target; in [0, 1e6]          |
-    | `hover_radius`        | 0.1      | m: near, for the bonus and `reach_time`; in [0.01, 1] |
-    | `crash_penalty`       | 2.0      | subtracted on a crash; in [0, 1e6]                    |
-
     The physical parameters default to a Crazyflie 2.x (sources in envs/drone.py). A
-    parameter named in `randomize` is drawn from its range (inside its limits above) at every
+    parameter named in `randomize` is drawn from its range (inside its limits below) at every
     reset instead of taking its keyword's value; `env.unwrapped.core.state(0)["parameters"]`
     shows the current episode's. The airframe must keep a thrust-to-weight ratio of at least
     1.2 at the weakest combination the arguments allow.

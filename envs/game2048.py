@@ -4,15 +4,15 @@ everything else (buffers, seeding, autoreset, time limits, action masks) is shar
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium
 import numpy as np
 
 from shoal._ext.game2048 import BOARD_SIDE, MAX_TILE_EXPONENT, NUM_ACTIONS, REWARD_MODES, Game2048Core
 from shoal.game import Game, Presentation
+from shoal.parameters import choice, reward
 from shoal.single_env import ShoalEnv
-from shoal.validation import check_choice, check_reward
 from shoal.vector_env import ShoalVectorEnv
 
 if TYPE_CHECKING:
@@ -25,35 +25,25 @@ UP, RIGHT, DOWN, LEFT = range(NUM_ACTIONS)
 class Game2048(Game):
     """2048's parameters. See Game2048Env for the rules, spaces and arguments."""
 
+    PARAMETERS = (
+        choice("reward_mode", "exponent", REWARD_MODES,
+               '"exponent": k per merge into 2^k; "score": 2^k'),
+        reward("reward_scale", 1.0, "multiplies the merge rewards", low=0.0),
+        reward("invalid_move_penalty", 0.1, "subtracted for a move that changes nothing", low=0.0),
+    )
+    core_class = Game2048Core
     stat_names: ClassVar[tuple[str, ...]] = ("score", "max_tile")
     #: A game that reaches 2048 takes about 1000 moves; 20000 leaves room for 16384 and more.
     default_max_episode_steps: ClassVar[int | None] = 20_000
 
-    def __init__(
-        self,
-        *,
-        reward_mode: str = "exponent",
-        reward_scale: float = 1.0,
-        invalid_move_penalty: float = 0.1,
-    ):
-        self.reward_mode = check_choice("reward_mode", reward_mode, REWARD_MODES)
-        self.reward_scale = check_reward("reward_scale", reward_scale, low=0.0)
-        self.invalid_move_penalty = check_reward("invalid_move_penalty", invalid_move_penalty, low=0.0)
+    def core_arguments(self) -> dict[str, Any]:
+        return {**self.parameters(), "reward_mode": REWARD_MODES[self.reward_mode]}
 
     def observation_space(self) -> gymnasium.spaces.Box:
         return gymnasium.spaces.Box(0, MAX_TILE_EXPONENT, (BOARD_SIDE, BOARD_SIDE), np.uint8)
 
     def action_space(self) -> gymnasium.spaces.Discrete:
         return gymnasium.spaces.Discrete(NUM_ACTIONS)
-
-    def make_core(self, num_worlds: int) -> Game2048Core:
-        return Game2048Core(
-            num_worlds,
-            1,
-            reward_mode=REWARD_MODES[self.reward_mode],
-            reward_scale=self.reward_scale,
-            invalid_move_penalty=self.invalid_move_penalty,
-        )
 
 
 class Game2048Presentation(Presentation):
@@ -142,16 +132,9 @@ class Game2048Env(ShoalEnv, game=Game2048, presentation=Game2048Presentation):
 
     ```python
     import gymnasium, shoal
-    env = gymnasium.make("shoal/2048-v0", reward_mode="exponent", reward_scale=1.0,
-                         invalid_move_penalty=0.1)
+    env = gymnasium.make("shoal/2048-v0", reward_mode="score", invalid_move_penalty=0.0)
     envs = gymnasium.make_vec("shoal/2048-v0", num_envs=1024, num_threads=2)
     ```
-
-    | Argument               | Default      | Meaning                                            |
-    |------------------------|--------------|----------------------------------------------------|
-    | `reward_mode`          | "exponent"   | "exponent": k per merge into 2^k; "score": 2^k     |
-    | `reward_scale`         | 1.0          | multiplies the merge rewards; in [0, 1e6]          |
-    | `invalid_move_penalty` | 0.1          | subtracted for a move that changes nothing; in [0, 1e6] |
 
     ## Version History
 

@@ -11,8 +11,9 @@ import numpy as np
 
 from shoal._ext.maze import MAX_SIZE, MAX_VISION, MIN_SIZE, MOVES, NUM_ACTIONS, SPLITS, TILE_CODES, MazeCore
 from shoal.game import Game, Presentation
+from shoal.parameters import Parameter, choice, integer, real, reward
 from shoal.single_env import ShoalEnv
-from shoal.validation import check_choice, check_float, check_int, check_reward
+from shoal.validation import check_int
 from shoal.vector_env import ShoalVectorEnv
 
 if TYPE_CHECKING:
@@ -36,6 +37,23 @@ def _check_odd_size(name: str, value: Any) -> int:
 class MazeGame(Game):
     """Maze's parameters. See MazeEnv for the rules, spaces and arguments."""
 
+    PARAMETERS = (
+        Parameter("min_size", 5, "smallest maze side in tiles", _check_odd_size,
+                  bounds=f"odd, {MIN_SIZE} to {MAX_SIZE}"),
+        Parameter("max_size", 25, "largest maze side in tiles", _check_odd_size,
+                  bounds=f"odd, min_size to {MAX_SIZE}"),
+        integer("vision", 5, 1, MAX_VISION,
+                "tiles seen in each direction: a (2 vision + 1)^2 view"),
+        choice("split", "train", SPLITS, '"train" or "test" (disjoint mazes), or "all"'),
+        choice("moves", "absolute", MOVES,
+               '"absolute" (map directions) or "relative" (turn, then step)'),
+        real("steps_per_tile", 2.0, 0.0, MAX_STEPS_PER_TILE,
+             "truncation after steps_per_tile * size^2 steps",
+             bounds=f"at most {MAX_STEPS_PER_TILE:g}, and at least 1 / min_size^2"),
+        reward("goal_reward", 1.0, "reward for reaching the goal"),
+        reward("step_penalty", 0.0, "subtracted every step"),
+    )
+    core_class = MazeCore
     stat_names: ClassVar[tuple[str, ...]] = ("success", "optimality", "size")
     #: The trainer's score: the share of mazes solved.
     score_stat: ClassVar[str] = "success"
@@ -43,33 +61,20 @@ class MazeGame(Game):
     #: grows with the maze drawn.
     default_max_episode_steps: ClassVar[int | None] = None
 
-    def __init__(
-        self,
-        *,
-        min_size: int = 5,
-        max_size: int = 25,
-        vision: int = 5,
-        split: str = "train",
-        moves: str = "absolute",
-        steps_per_tile: float = 2.0,
-        goal_reward: float = 1.0,
-        step_penalty: float = 0.0,
-    ):
-        self.min_size = _check_odd_size("min_size", min_size)
-        self.max_size = _check_odd_size("max_size", max_size)
+    def check_together(self) -> None:
         if self.max_size < self.min_size:
             raise ValueError(f"max_size must be >= min_size ({self.min_size}), got {self.max_size}")
-        self.vision = check_int("vision", vision, 1, MAX_VISION)
-        self.split = check_choice("split", split, SPLITS)
-        self.moves = check_choice("moves", moves, MOVES)
-        self.steps_per_tile = check_float("steps_per_tile", steps_per_tile, 0.0, MAX_STEPS_PER_TILE)
         if self.steps_per_tile * self.min_size**2 < 1:
             raise ValueError(
                 f"steps_per_tile must allow at least one step in a {self.min_size} x "
-                f"{self.min_size} maze: at least {1 / self.min_size**2}, got {steps_per_tile}"
+                f"{self.min_size} maze: at least {1 / self.min_size**2}, got {self.steps_per_tile}"
             )
-        self.goal_reward = check_reward("goal_reward", goal_reward)
-        self.step_penalty = check_reward("step_penalty", step_penalty)
+
+    def core_arguments(self) -> dict[str, Any]:
+        arguments = self.parameters()
+        arguments["split"] = SPLITS[self.split]  # the core takes the split's code
+        arguments["relative_moves"] = arguments.pop("moves") == "relative"
+        return arguments
 
     def observation_space(self) -> gymnasium.spaces.Box:
         side = 2 * self.vision + 1
@@ -77,20 +82,6 @@ class MazeGame(Game):
 
     def action_space(self) -> gymnasium.spaces.Discrete:
         return gymnasium.spaces.Discrete(NUM_ACTIONS)
-
-    def make_core(self, num_worlds: int) -> MazeCore:
-        return MazeCore(
-            num_worlds,
-            1,
-            min_size=self.min_size,
-            max_size=self.max_size,
-            vision=self.vision,
-            split=SPLITS[self.split],
-            relative_moves=self.moves == "relative",
-            steps_per_tile=self.steps_per_tile,
-            goal_reward=self.goal_reward,
-            step_penalty=self.step_penalty,
-        )
 
 
 class MazePresentation(Presentation):
@@ -195,22 +186,9 @@ class MazeEnv(ShoalEnv, game=MazeGame, presentation=MazePresentation):
 
     ```python
     import gymnasium, shoal
-    env = gymnasium.make("shoal/Maze-v0", min_size=5, max_size=25, vision=5, split="train",
-                         moves="absolute", steps_per_tile=2.0, goal_reward=1.0,
-                         step_penalty=0.0)
+    env = gymnasium.make("shoal/Maze-v0", min_size=9, max_size=15, moves="relative")
     test = gymnasium.make_vec("shoal/Maze-v0", num_envs=1024, split="test")
     ```
-
-    | Argument         | Default      | Meaning                                                      |
-    |------------------|--------------|--------------------------------------------------------------|
-    | `min_size`       | 5            | smallest maze side in tiles; odd, in [5, 63]                 |
-    | `max_size`       | 25           | largest maze side in tiles; odd, in [min_size, 63]           |
-    | `vision`         | 5            | tiles seen in each direction: a (2 vision + 1)^2 view; [1, 31] |
-    | `split`          | "train"      | "train" or "test" (disjoint mazes), or "all"                 |
-    | `moves`          | "absolute"   | "absolute" (map directions) or "relative" (turn, then step)  |
-    | `steps_per_tile` | 2.0          | truncation after steps_per_tile * size^2 steps; (0, 10000]   |
-    | `goal_reward`    | 1.0          | reward for reaching the goal                                 |
-    | `step_penalty`   | 0.0          | subtracted every step                                        |
 
     ## Version History
 

@@ -19,7 +19,7 @@ from shoal._ext.mmo import (
     spawn_radius_for,
 )
 from shoal.game import Game, Presentation
-from shoal.validation import check_bool, check_int, check_reward
+from shoal.parameters import flag, integer, reward
 from shoal.vector_env import ShoalVectorEnv
 
 if TYPE_CHECKING:
@@ -43,6 +43,22 @@ def observation_high() -> np.ndarray:
 class MMOGame(Game):
     """The MMO's parameters. See MMOVectorEnv for the rules, spaces and arguments."""
 
+    PARAMETERS = (
+        integer("width", 256, MIN_SIDE, MAX_SIDE, "map width in tiles"),
+        integer("height", 256, MIN_SIDE, MAX_SIDE, "map height in tiles"),
+        # Kept as num_agents: the name agents_per_world is the Game's method.
+        integer("agents_per_world", 256, 1, MAX_AGENTS_PER_WORLD,
+                "agents sharing one map; `num_envs` must be a multiple", attribute="num_agents"),
+        integer("npcs_per_world", 128, 0, MAX_AGENTS_PER_WORLD, "NPCs per map"),
+        integer("respawn_delay", 10, 0, 10_000, "ticks a new agent waits off the map after a death"),
+        flag("pvp", False, "agents may attack each other"),
+        reward("reward_survival", 0.01, "per tick alive"),
+        reward("reward_xp", 0.02, "per point of experience"),
+        reward("reward_item", 0.1, "per level the best equipped item rises"),
+        reward("reward_npc_kill", 0.1, "per NPC slain, times its tier"),
+        reward("reward_death", 1.0, "subtracted on death"),
+    )
+    core_class = MMOCore
     stat_names: ClassVar[tuple[str, ...]] = (
         "lifetime", *SKILL_NAMES, "best_item", "npc_kills", "agent_kills")
     #: The trainer's score: how long agents live.
@@ -51,25 +67,7 @@ class MMOGame(Game):
     #: None: an agent's episode is its life; the world runs on.
     default_max_episode_steps: ClassVar[int | None] = None
 
-    def __init__(
-        self,
-        *,
-        width: int = 256,
-        height: int = 256,
-        agents_per_world: int = 256,
-        npcs_per_world: int = 128,
-        respawn_delay: int = 10,
-        pvp: bool = False,
-        reward_survival: float = 0.01,
-        reward_xp: float = 0.02,
-        reward_item: float = 0.1,
-        reward_npc_kill: float = 0.1,
-        reward_death: float = 1.0,
-    ):
-        self.width = check_int("width", width, MIN_SIDE, MAX_SIDE)
-        self.height = check_int("height", height, MIN_SIDE, MAX_SIDE)
-        self.num_agents = check_int("agents_per_world", agents_per_world, 1, MAX_AGENTS_PER_WORLD)
-        self.npcs_per_world = check_int("npcs_per_world", npcs_per_world, 0, MAX_AGENTS_PER_WORLD)
+    def check_together(self) -> None:
         # The spawn region, a disc that agents fill at most half of, must fit on the map.
         radius = spawn_radius_for(self.num_agents)
         if min(self.width, self.height) < 2 * radius + 4:
@@ -77,13 +75,11 @@ class MMOGame(Game):
                 f"width and height must be at least {2 * radius + 4} for {self.num_agents} "
                 f"agents (their spawn region has radius {radius}), got {self.width} x {self.height}"
             )
-        self.respawn_delay = check_int("respawn_delay", respawn_delay, 0, 10_000)
-        self.pvp = check_bool("pvp", pvp)
-        self.reward_survival = check_reward("reward_survival", reward_survival)
-        self.reward_xp = check_reward("reward_xp", reward_xp)
-        self.reward_item = check_reward("reward_item", reward_item)
-        self.reward_npc_kill = check_reward("reward_npc_kill", reward_npc_kill)
-        self.reward_death = check_reward("reward_death", reward_death)
+
+    def core_arguments(self) -> dict[str, Any]:
+        arguments = self.parameters()
+        del arguments["agents_per_world"]  # the core's second argument
+        return arguments
 
     def agents_per_world(self) -> int:
         return self.num_agents
@@ -94,22 +90,6 @@ class MMOGame(Game):
 
     def action_space(self) -> gymnasium.spaces.Discrete:
         return gymnasium.spaces.Discrete(NUM_ACTIONS)
-
-    def make_core(self, num_worlds: int) -> MMOCore:
-        return MMOCore(
-            num_worlds,
-            self.num_agents,
-            width=self.width,
-            height=self.height,
-            npcs_per_world=self.npcs_per_world,
-            respawn_delay=self.respawn_delay,
-            pvp=self.pvp,
-            reward_survival=self.reward_survival,
-            reward_xp=self.reward_xp,
-            reward_item=self.reward_item,
-            reward_npc_kill=self.reward_npc_kill,
-            reward_death=self.reward_death,
-        )
 
 
 class MMOPresentation(Presentation):
@@ -247,22 +227,8 @@ class MMOVectorEnv(ShoalVectorEnv, game=MMOGame, presentation=MMOPresentation):
 
     ```python
     import gymnasium, shoal
-    envs = gymnasium.make_vec("shoal/MMO-v0", num_envs=512, agents_per_world=256,
-                              width=256, height=256, npcs_per_world=128, pvp=False)
+    envs = gymnasium.make_vec("shoal/MMO-v0", num_envs=512, agents_per_world=128, pvp=True)
     ```
-
-    | Argument | Default | Meaning |
-    |----------|---------|---------|
-    | `width`, `height` | 256 | map size in tiles; in [32, 1024] |
-    | `agents_per_world` | 256 | agents sharing one map; `num_envs` must be a multiple |
-    | `npcs_per_world` | 128 | NPCs per map |
-    | `respawn_delay` | 10 | ticks a new agent waits off the map after a death; in [0, 10000] |
-    | `pvp` | False | agents may attack each other |
-    | `reward_survival` | 0.01 | per tick alive |
-    | `reward_xp` | 0.02 | per point of experience |
-    | `reward_item` | 0.1 | per level the best equipped item rises |
-    | `reward_npc_kill` | 0.1 | per NPC slain, times its tier |
-    | `reward_death` | 1.0 | subtracted on death |
 
     One world as a PettingZoo `ParallelEnv` (with pettingzoo installed):
     `shoal.parallel_env.ShoalParallelEnv("shoal/MMO-v0", agents_per_world=64)`; an agent that

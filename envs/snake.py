@@ -12,8 +12,8 @@ import numpy as np
 
 from shoal._ext.snake import MAX_SNAKES_PER_WORLD, SnakeCore
 from shoal.game import Game, Presentation
+from shoal.parameters import flag, integer, reward
 from shoal.single_env import ShoalEnv
-from shoal.validation import check_bool, check_int, check_reward
 from shoal.vector_env import ShoalVectorEnv
 
 if TYPE_CHECKING:
@@ -34,30 +34,32 @@ NUM_ACTIONS = 4
 UP, RIGHT, DOWN, LEFT = range(NUM_ACTIONS)
 
 
-def _check_field(width: Any, height: Any, vision: Any) -> tuple[int, int, int]:
-    return (
-        check_int("width", width, 1, MAX_SIDE),
-        check_int("height", height, 1, MAX_SIDE),
-        check_int("vision", vision, 1, MAX_VISION),
-    )
+#: One snake's parameters; SnakeArena's are the same with an arena's defaults, plus its own.
+SNAKE_PARAMETERS = (
+    integer("width", 16, 1, MAX_SIDE, "field columns inside the walls"),
+    integer("height", 16, 1, MAX_SIDE, "field rows inside the walls"),
+    integer("num_food", 1, 0, None, "food kept on the field", bounds="0 to width * height - 1"),
+    integer("vision", 5, 1, MAX_VISION, "cells seen on each side of the head"),
+    reward("reward_food", 1.0, "reward for eating one food"),
+    reward("reward_death", -1.0, "reward on the step the snake dies"),
+    reward("reward_step", 0.0, "reward on every step (negative: hurry up)"),
+)
 
-
-def _check_num_food(num_food: Any, width: int, height: int) -> int:
-    num_food = check_int("num_food", num_food, 0)
-    if num_food >= width * height:
-        raise ValueError(
-            f"num_food must leave a cell free of food in the {width} x {height} field: at most "
-            f"{width * height - 1}, got {num_food}"
-        )
-    return num_food
-
-
-def _rewards(reward_food: Any, reward_death: Any, reward_step: Any) -> tuple[float, float, float]:
-    return (
-        check_reward("reward_food", reward_food),
-        check_reward("reward_death", reward_death),
-        check_reward("reward_step", reward_step),
-    )
+_ARENA_DEFAULTS = {  # what differs for many snakes in one arena: name -> (default, doc line)
+    "width": (640, "arena columns inside the walls"),
+    "height": (360, "arena rows inside the walls"),
+    "num_food": (4096, "food kept in the arena"),
+    "reward_death": (-1.0, "reward on the step a snake dies"),
+    "reward_step": (0.0, "reward on every step"),
+}
+ARENA_PARAMETERS = (
+    integer("snakes_per_arena", 256, 1, MAX_SNAKES_PER_WORLD,
+            "snakes in one arena; num_envs must be a multiple of it",
+            bounds=f"1 to {MAX_SNAKES_PER_WORLD}, and at most width * height"),
+    *(p.with_default(*_ARENA_DEFAULTS[p.name]) if p.name in _ARENA_DEFAULTS else p
+      for p in SNAKE_PARAMETERS),
+    flag("leave_corpse", True, "a dead snake's body turns into food"),
+)
 
 
 def _observation_space(vision: int) -> gymnasium.spaces.Box:
@@ -68,6 +70,8 @@ def _observation_space(vision: int) -> gymnasium.spaces.Box:
 class SnakeGame(Game):
     """One snake on a walled grid. Parameters: see SnakeEnv."""
 
+    PARAMETERS = SNAKE_PARAMETERS
+    core_class = SnakeCore
     stat_names: ClassVar[tuple[str, ...]] = ("score", "food_eaten")
     #: 16 steps per cell of the default 16 x 16 field: room to grow past length 100, while an
     #: agent that only circles is cut off.
@@ -75,28 +79,21 @@ class SnakeGame(Game):
     #: A lone snake's world restarts when it dies, so its body never becomes food.
     leave_corpse: bool = False
 
-    def __init__(
-        self,
-        *,
-        width: int = 16,
-        height: int = 16,
-        num_food: int = 1,
-        vision: int = 5,
-        reward_food: float = 1.0,
-        reward_death: float = -1.0,
-        reward_step: float = 0.0,
-    ):
-        self.width, self.height, self.vision = _check_field(width, height, vision)
-        self.num_food = _check_num_food(num_food, self.width, self.height)
-        self.reward_food, self.reward_death, self.reward_step = _rewards(
-            reward_food, reward_death, reward_step
-        )
+    def check_together(self) -> None:
+        if self.num_food >= self.width * self.height:
+            raise ValueError(
+                f"num_food must leave a cell free of food in the {self.width} x {self.height} "
+                f"field: at most {self.width * self.height - 1}, got {self.num_food}"
+            )
 
     def observation_space(self) -> gymnasium.spaces.Box:
         return _observation_space(self.vision)
 
     def action_space(self) -> gymnasium.spaces.Discrete:
         return gymnasium.spaces.Discrete(NUM_ACTIONS)
+
+    def core_arguments(self) -> dict[str, Any]:
+        return {**self.parameters(), "leave_corpse": self.leave_corpse}
 
     def make_core(self, num_worlds: int) -> SnakeCore:
         cells = (self.width + 2 * self.vision) * (self.height + 2 * self.vision)
@@ -107,54 +104,32 @@ class SnakeGame(Game):
                 f"need {grid_bytes / 2**30:.1f} GiB of grids, more than the "
                 f"{MAX_GRID_BYTES // 2**30} GiB limit: use fewer envs or a smaller field"
             )
-        return SnakeCore(
-            num_worlds,
-            self.agents_per_world(),
-            width=self.width,
-            height=self.height,
-            num_food=self.num_food,
-            vision=self.vision,
-            reward_food=self.reward_food,
-            reward_death=self.reward_death,
-            reward_step=self.reward_step,
-            leave_corpse=self.leave_corpse,
-        )
+        return super().make_core(num_worlds)
 
 
 class SnakeArenaGame(SnakeGame):
     """Many snakes in one arena per world. Parameters: see SnakeArenaVectorEnv."""
+
+    PARAMETERS = ARENA_PARAMETERS
 
     single_agent: ClassVar[bool] = False
     #: Per snake: long enough to grow to hundreds of cells, short enough that a snake which
     #: only circles ends its episode (and its statistics get reported).
     default_max_episode_steps: ClassVar[int | None] = 4096
 
-    def __init__(
-        self,
-        *,
-        snakes_per_arena: int = 256,
-        width: int = 640,
-        height: int = 360,
-        num_food: int = 4096,
-        vision: int = 5,
-        reward_food: float = 1.0,
-        reward_death: float = -1.0,
-        reward_step: float = 0.0,
-        leave_corpse: bool = True,
-    ):
-        super().__init__(width=width, height=height, num_food=num_food, vision=vision,
-                         reward_food=reward_food, reward_death=reward_death,
-                         reward_step=reward_step)
-        self.snakes_per_arena = check_int(
-            "snakes_per_arena", snakes_per_arena, 1, MAX_SNAKES_PER_WORLD
-        )
+    def check_together(self) -> None:
+        super().check_together()
         area = self.width * self.height
         if self.snakes_per_arena > area:
             raise ValueError(
                 f"snakes_per_arena must fit the {self.width} x {self.height} arena: at most "
                 f"{area}, got {self.snakes_per_arena}"
             )
-        self.leave_corpse = check_bool("leave_corpse", leave_corpse)
+
+    def core_arguments(self) -> dict[str, Any]:
+        arguments = super().core_arguments()
+        del arguments["snakes_per_arena"]  # the core's agents per world
+        return arguments
 
     def agents_per_world(self) -> int:
         return self.snakes_per_arena
@@ -278,16 +253,6 @@ class SnakeEnv(ShoalEnv, game=SnakeGame, presentation=SnakePresentation):
     envs = gymnasium.make_vec("shoal/Snake-v0", num_envs=1024, num_threads=4)
     ```
 
-    | Argument       | Default | Meaning                                               |
-    |----------------|---------|-------------------------------------------------------|
-    | `width`        | 16      | field columns inside the walls, 1 to 4096             |
-    | `height`       | 16      | field rows inside the walls, 1 to 4096                |
-    | `num_food`     | 1       | food kept on the field, 0 to width * height - 1       |
-    | `vision`       | 5       | cells seen on each side of the head, 1 to 15          |
-    | `reward_food`  | 1.0     | reward for eating one food (rewards: -1e6 to 1e6)     |
-    | `reward_death` | -1.0    | reward on the step the snake dies                     |
-    | `reward_step`  | 0.0     | reward on every step (negative: hurry up)             |
-
     ## Version History
 
     - v0: Initial version.
@@ -374,19 +339,6 @@ class SnakeArenaVectorEnv(ShoalVectorEnv, game=SnakeArenaGame, presentation=Snak
         width=640, height=360, num_food=4096, leave_corpse=True, num_threads=4,
     )
     ```
-
-    | Argument           | Default | Meaning                                                 |
-    |--------------------|---------|---------------------------------------------------------|
-    | `snakes_per_arena` | 256     | snakes in one arena, at most width * height; num_envs   |
-    |                    |         | must be a multiple of it                                |
-    | `width`            | 640     | arena columns inside the walls, 1 to 4096               |
-    | `height`           | 360     | arena rows inside the walls, 1 to 4096                  |
-    | `num_food`         | 4096    | food kept in the arena, 0 to width * height - 1         |
-    | `vision`           | 5       | cells seen on each side of the head, 1 to 15            |
-    | `reward_food`      | 1.0     | reward for eating one food (rewards: -1e6 to 1e6)       |
-    | `reward_death`     | -1.0    | reward on the step a snake dies                         |
-    | `reward_step`      | 0.0     | reward on every step                                    |
-    | `leave_corpse`     | True    | a dead snake's body turns into food                     |
 
     ## Version History
 
