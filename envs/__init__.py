@@ -18,7 +18,8 @@ from shoal.drone import DroneEnv, DroneVectorEnv
 from shoal.game2048 import Game2048Env, Game2048VectorEnv
 from shoal.maze import MazeEnv, MazeVectorEnv
 from shoal.mmo import MMOVectorEnv
-from shoal.snake import SnakeArenaVectorEnv, SnakeEnv, SnakeVectorEnv
+from shoal.snake import SnakeEnv, SnakeVectorEnv
+from shoal.snake_arena import SnakeArenaVectorEnv
 from shoal.single_env import ShoalEnv
 from shoal.vector_env import ClosedEnvironmentError, ResetNeeded, ShoalVectorEnv
 

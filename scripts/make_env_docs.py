@@ -39,11 +39,6 @@ def env_class(env_id: str) -> type:
     return getattr(__import__(module, fromlist=[name]), name)
 
 
-def page_name(env_id: str) -> str:
-    """One page per game module: Snake-v0 and SnakeArena-v0 share docs/envs/snake.md."""
-    return env_class(env_id).__module__.rsplit(".", 1)[-1]
-
-
 def speed_section(env_id: str) -> str:
     if not BENCHMARKS.exists():
         return ""
@@ -130,12 +125,8 @@ def render_page(env_id: str) -> str:
 
 
 def pages() -> dict[Path, str]:
-    """Every id's page; ids that share a page name (Snake, SnakeArena) are concatenated."""
-    out: dict[Path, str] = {}
-    for env_id in shoal.ENV_IDS:
-        path = DOCS / f"{page_name(env_id)}.md"
-        out[path] = out.get(path, "") + ("\n" if path in out else "") + render_page(env_id)
-    return out
+    """Every id's page, docs/envs/<name>.md under the game's one name (shoal train <name>)."""
+    return {DOCS / f"{short_name(env_id)}.md": render_page(env_id) for env_id in shoal.ENV_IDS}
 
 
 def main() -> int:

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shoal._ext.snake import TILE_EMPTY, TILE_FOOD, TILE_SNAKE, TILE_WALL, SnakeCore
-from shoal.snake import SnakeArenaGame, SnakeGame
+from shoal.snake import SnakeGame
+from shoal.snake_arena import SnakeArenaGame
 from shoal.vector_env import CoreBuffers
 
 UP, RIGHT, DOWN, LEFT = 0, 1, 2, 3
