@@ -18,7 +18,9 @@
 #               is the maximum. The level rises after every 4th paddle hit, and once each on
 #               the first 4-point brick and the first 7-point brick of the episode; it never
 #               falls within an episode.
-#   balls       5. Losing the last one ends the episode (terminated).
+#   balls       5. Losing the last one ends the episode (terminated). With `fresh_serve`, a
+#               lost ball also restores the serve's conditions: the full paddle (it halves
+#               again at the next top-wall hit), the slowest speed and no paddle hits counted.
 #   second wall when the first wall is cleared the bricks come back once, at the ball's next
 #               contact with the paddle (or its next serve), so they never appear around the
 #               ball. Clearing the second wall (score 864) ends the episode (terminated).
@@ -193,6 +195,15 @@ cdef void start_episode(BreakoutWorld* w, Rng* rng, float paddle_width) noexcept
     w.paddle_x = 0.5 * WIDTH
     w.paddle_half_width = 0.5 * paddle_width
     serve_ball(w, rng)
+
+
+cdef void restore_serve_conditions(BreakoutWorld* w, float paddle_width) noexcept nogil:
+    # fresh_serve: the next ball starts as the first did, with the full paddle at the slowest
+    # speed (the bricks, the score and the once-per-episode brick speed-ups stay as they are).
+    w.paddle_halved = False
+    w.paddle_half_width = 0.5 * paddle_width
+    w.speed_level = 0
+    w.paddle_hits = 0
 
 
 # ---- Speed, scoring and the paddle's rebound ----
@@ -383,12 +394,13 @@ cdef class BreakoutCore(VectorCore):
     cdef readonly float reward_scale
     cdef readonly float lost_ball_penalty
     cdef readonly float paddle_width  # pixels, before any halving
+    cdef readonly bint fresh_serve  # a lost ball restores the full paddle and the slowest speed
     # State: one table per world (one agent per world, so world == row).
     cdef BreakoutWorld* worlds
 
     def __cinit__(self, int num_worlds, int agents_per_world, *, int frameskip, bint continuous,
                   float reward_scale, float lost_ball_penalty=0.0,
-                  float paddle_width=DEFAULT_PADDLE_WIDTH):
+                  float paddle_width=DEFAULT_PADDLE_WIDTH, bint fresh_serve=False):
         # The Python game validates with clear messages; these checks only keep a direct
         # caller from corrupting memory.
         if agents_per_world != 1:
@@ -403,6 +415,7 @@ cdef class BreakoutCore(VectorCore):
         self.continuous = continuous
         self.reward_scale = reward_scale
         self.lost_ball_penalty = lost_ball_penalty
+        self.fresh_serve = fresh_serve
         self.observation_bytes = OBSERVATION_SIZE * sizeof(float)
         self.num_game_stats = 2  # score, perf
         self.worlds = <BreakoutWorld*>calloc(num_worlds, sizeof(BreakoutWorld))
@@ -463,6 +476,8 @@ cdef class BreakoutCore(VectorCore):
             if outcome == BALL_LOST:
                 w.balls_left -= 1
                 if w.balls_left > 0:
+                    if self.fresh_serve:
+                        restore_serve_conditions(w, self.paddle_width)
                     serve_ball(w, &self.rngs[world])
             ball_x, ball_y, ball_vx, ball_vy = w.ball_x, w.ball_y, w.ball_vx, w.ball_vy
             paddle_low, paddle_high = w.paddle_half_width, WIDTH - w.paddle_half_width

@@ -59,6 +59,8 @@ class BreakoutGame(Game):
         reward("lost_ball_penalty", 0.0, "subtracted from the reward per lost ball", low=0.0),
         real("paddle_width", 64.0, *PADDLE_WIDTH_RANGE,
              "the paddle's width in pixels before it halves"),
+        flag("fresh_serve", False,
+             "a lost ball restores the full paddle and the slowest speed, as in PufferLib's"),
     )
     core_class = BreakoutCore
     stat_names: ClassVar[tuple[str, ...]] = ("score", "perf")
@@ -129,6 +131,10 @@ class BreakoutEnv(ShoalEnv, game=BreakoutGame, presentation=BreakoutPresentation
       rest of the episode.
     - When the first wall is cleared, a second wall appears, once, at the ball's next touch of
       the paddle (or its next serve). Clearing both scores the maximum, 864.
+    - With `fresh_serve=True` (default False) a lost ball also restores what the first serve
+      had: the full paddle (it halves again at the next top-wall hit), the slowest speed and
+      no paddle hits counted, as PufferLib's Breakout does. The bricks, the score and the
+      once-per-episode speed-ups of the 4- and 7-point bricks stay.
     - One step is `frameskip` frames (default 4) with the same action; each frame the paddle
       moves first, then the ball. The ball is a point and only the paddle's top edge (y = 310)
       returns it. Collisions are exact at every speed and frameskip: the ball never passes

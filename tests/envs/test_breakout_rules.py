@@ -34,14 +34,16 @@ class Table:
     """A core bound to its own buffers, as the wrappers bind it; world 0 unless told."""
 
     def __init__(self, num_worlds=1, *, frameskip=4, continuous=False, reward_scale=1.0,
-                 lost_ball_penalty=0.0, paddle_width=64.0, autoreset=DISABLED, seed=0):
+                 lost_ball_penalty=0.0, paddle_width=64.0, fresh_serve=False, autoreset=DISABLED,
+                 seed=0):
         n = num_worlds
         self.core = BreakoutCore(n, 1, frameskip=frameskip, continuous=continuous,
                                  reward_scale=reward_scale, lost_ball_penalty=lost_ball_penalty,
-                                 paddle_width=paddle_width)
+                                 paddle_width=paddle_width, fresh_serve=fresh_serve)
         self.core.configure(autoreset, 0, 1)
         game = BreakoutGame(frameskip=frameskip, continuous=continuous, reward_scale=reward_scale,
-                            lost_ball_penalty=lost_ball_penalty, paddle_width=paddle_width)
+                            lost_ball_penalty=lost_ball_penalty, paddle_width=paddle_width,
+                            fresh_serve=fresh_serve)
         self.buffers = CoreBuffers.bind(self.core, game.observation_space(), game.action_space())
         self.core.seed_worlds(np.arange(seed, seed + n, dtype=np.uint64), np.ones(n, np.uint8))
         self.core.reset()
@@ -265,6 +267,28 @@ def test_losing_a_ball_serves_the_next_and_the_last_terminates():
     assert table.observations[0, 6] == 0
     assert table.episode_ended[0]
     assert 0 <= table.observations[0, 3] <= 1  # the last ball's last place, inside the field
+
+
+@pytest.mark.parametrize("fresh_serve", [False, True])
+def test_a_lost_ball_keeps_the_halved_paddle_and_the_speed_unless_fresh_serve(fresh_serve):
+    table = Table(paddle_width=96.0, fresh_serve=fresh_serve)
+    table.core.set_paddle(0, WIDTH / 2, halved=True)
+    table.core.set_speed_level(0, TOP_LEVEL)
+    table.clear_bricks((0, 0))  # the 7-point row reached: its speed-up is spent either way
+    lose_ball(table)
+    state = table.state()
+    assert state["balls_left"] == 4 and state["ball_vy"] < 0  # served again
+    if fresh_serve:
+        assert not state["paddle_halved"] and state["speed_level"] == 0
+        assert table.observations[0, 8] == 1.0  # the full paddle
+        assert math.hypot(state["ball_vx"], state["ball_vy"]) == pytest.approx(rules.BALL_SPEEDS[0])
+        # It halves again at the next top-wall hit.
+        table.core.set_ball(0, 300.0, 2.0, 0.0, -rules.BALL_SPEEDS[0])
+        table.step()
+        assert table.state()["paddle_halved"]
+    else:
+        assert state["paddle_halved"] and state["speed_level"] == TOP_LEVEL
+        assert table.observations[0, 8] == 0.5
 
 
 def test_each_lost_ball_costs_the_penalty_and_the_score_counts_points_only():
