@@ -96,7 +96,6 @@ class Game(abc.ABC):
         """The space of one row's action."""
 
 
-
 class Presentation(abc.ABC):
     """How a game is shown and played. Made from the game's validated parameters; its
     methods import the scene and the controls' module only when called."""
