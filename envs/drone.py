@@ -132,7 +132,7 @@ class DroneGame(Game):
     def core_arguments(self) -> dict[str, Any]:
         """The core takes the task's code and each physical parameter's range (low = high
         for a parameter not randomised), in PARAMETER_NAMES order."""
-        arguments = {name: value for name, value in self.parameters().items()
+        arguments = {name: value for name, value in super().core_arguments().items()
                      if name not in AIRFRAME and name != "randomize"}
         ranges = self.parameter_ranges()
         return {**arguments, "task": TASKS[self.task],

@@ -6,8 +6,9 @@ parameters once (`PARAMETERS`, envs/parameters.py), from which its constructor, 
 `parameters()`, its core's keywords and the docs table are derived, and its methods describe
 the spaces and name the native core. Its `Presentation` says how it is shown and played:
 the scene that draws it (render/scenes/), the state of one world the scene receives, the
-real-time rate and the keys. A presentation imports its scene and the play loop's Controls only when they are
-asked for, so importing shoal and stepping an env import nothing of render/.
+real-time rate and the keys. A presentation imports its scene and the play loop's Controls
+only when they are asked for, so importing shoal and stepping an env import nothing of
+render/.
 
 Everything else (buffers, seeding, autoreset, time limits, action checks, infos, episode
 statistics, threading, rendering) is shared and lives once in the wrappers and
@@ -38,6 +39,9 @@ class Game(abc.ABC):
     PARAMETERS: ClassVar[tuple[Parameter, ...]] = ()
     #: The native core, a VectorCore subclass: make_core builds it from core_arguments().
     core_class: ClassVar[type]
+    #: A multi-agent game's parameter that sets its agents per world, which the core takes as
+    #: its second argument rather than as a keyword; None: one agent per world.
+    agents_parameter: ClassVar[str | None] = None
     #: Names of the game's per-episode statistics, in the order the core writes them
     #: (write_game_stats); the loop adds "return" and "length" in front.
     stat_names: ClassVar[tuple[str, ...]] = ()
@@ -75,9 +79,12 @@ class Game(abc.ABC):
         return {p.name: getattr(self, p.attribute_name) for p in self.PARAMETERS}
 
     def core_arguments(self) -> dict[str, Any]:
-        """The core's keyword arguments: the parameters, unless the core takes some in
-        another form (a code for a name, say)."""
-        return self.parameters()
+        """The core's keyword arguments: the parameters (but the agents per world, which
+        make_core passes first), unless the core takes some in another form (a code for a
+        name, say: then override this and start from super().core_arguments())."""
+        arguments = self.parameters()
+        arguments.pop(self.agents_parameter, None)
+        return arguments
 
     def make_core(self, num_worlds: int) -> Any:
         """Build the game's core for `num_worlds` worlds."""
@@ -85,7 +92,7 @@ class Game(abc.ABC):
 
     def agents_per_world(self) -> int:
         """Rows (agents) per world; num_envs must be a multiple of it."""
-        return 1
+        return 1 if self.agents_parameter is None else self.parameters()[self.agents_parameter]
 
     @abc.abstractmethod
     def observation_space(self) -> gymnasium.spaces.Box:

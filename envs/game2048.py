@@ -37,7 +37,7 @@ class Game2048(Game):
     default_max_episode_steps: ClassVar[int | None] = 20_000
 
     def core_arguments(self) -> dict[str, Any]:
-        return {**self.parameters(), "reward_mode": REWARD_MODES[self.reward_mode]}
+        return {**super().core_arguments(), "reward_mode": REWARD_MODES[self.reward_mode]}
 
     def observation_space(self) -> gymnasium.spaces.Box:
         return gymnasium.spaces.Box(0, MAX_TILE_EXPONENT, (BOARD_SIDE, BOARD_SIDE), np.uint8)

@@ -71,7 +71,7 @@ class MazeGame(Game):
             )
 
     def core_arguments(self) -> dict[str, Any]:
-        arguments = self.parameters()
+        arguments = super().core_arguments()
         arguments["split"] = SPLITS[self.split]  # the core takes the split's code
         arguments["relative_moves"] = arguments.pop("moves") == "relative"
         return arguments

@@ -59,6 +59,7 @@ class MMOGame(Game):
         reward("reward_death", 1.0, "subtracted on death"),
     )
     core_class = MMOCore
+    agents_parameter = "agents_per_world"
     stat_names: ClassVar[tuple[str, ...]] = (
         "lifetime", *SKILL_NAMES, "best_item", "npc_kills", "agent_kills")
     #: The trainer's score: how long agents live.
@@ -75,14 +76,6 @@ class MMOGame(Game):
                 f"width and height must be at least {2 * radius + 4} for {self.num_agents} "
                 f"agents (their spawn region has radius {radius}), got {self.width} x {self.height}"
             )
-
-    def core_arguments(self) -> dict[str, Any]:
-        arguments = self.parameters()
-        del arguments["agents_per_world"]  # the core's second argument
-        return arguments
-
-    def agents_per_world(self) -> int:
-        return self.num_agents
 
     def observation_space(self) -> gymnasium.spaces.Box:
         high = observation_high()

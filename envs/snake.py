@@ -77,7 +77,7 @@ class SnakeGame(Game):
         return gymnasium.spaces.Discrete(NUM_ACTIONS)
 
     def core_arguments(self) -> dict[str, Any]:
-        return {**self.parameters(), "leave_corpse": self.leave_corpse}
+        return {**super().core_arguments(), "leave_corpse": self.leave_corpse}
 
     def make_core(self, num_worlds: int) -> SnakeCore:
         cells = (self.width + 2 * self.vision) * (self.height + 2 * self.vision)

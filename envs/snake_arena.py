@@ -5,7 +5,7 @@ keys (envs/snake.py's presentation), its own defaults and its vector env.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from shoal._ext.snake import MAX_SNAKES_PER_WORLD
 from shoal.parameters import flag, integer
@@ -33,7 +33,7 @@ class SnakeArenaGame(SnakeGame):
     """Many snakes in one arena per world. Parameters: see SnakeArenaVectorEnv."""
 
     PARAMETERS = ARENA_PARAMETERS
-
+    agents_parameter = "snakes_per_arena"
     single_agent: ClassVar[bool] = False
     #: Per snake: long enough to grow to hundreds of cells, short enough that a snake which
     #: only circles ends its episode (and its statistics get reported).
@@ -47,14 +47,6 @@ class SnakeArenaGame(SnakeGame):
                 f"snakes_per_arena must fit the {self.width} x {self.height} arena: at most "
                 f"{area}, got {self.snakes_per_arena}"
             )
-
-    def core_arguments(self) -> dict[str, Any]:
-        arguments = super().core_arguments()
-        del arguments["snakes_per_arena"]  # the core's agents per world
-        return arguments
-
-    def agents_per_world(self) -> int:
-        return self.snakes_per_arena
 
 
 class SnakeArenaPresentation(SnakePresentation):

@@ -30,7 +30,7 @@ import numpy as np
 
 import shoal
 
-from .conftest import is_single_agent, small_kwargs
+from .conftest import is_single_agent, make_small_vec, small_kwargs
 
 Probe = tuple[str, str, str, tuple[str, ...], Callable[[], Any]]  # area, name, expect, names, call
 
@@ -44,15 +44,11 @@ NEVER_VALID: dict[str, Any] = {
 MAYBE_VALID: dict[str, Any] = {"-1": -1, "0": 0, "0.5": 0.5, "True": True}
 
 
-def rows(env_id: str, **kwargs: Any) -> int:
-    game = shoal.vector_env_class(env_id).game_for(**{**small_kwargs(env_id), **kwargs})
-    return 2 * game.agents_per_world()
-
-
 def make(env_id: str, **kwargs: Any) -> shoal.ShoalVectorEnv:
-    settings = {**small_kwargs(env_id), **kwargs}
-    num_envs = settings.pop("num_envs") if "num_envs" in settings else rows(env_id)
-    return gymnasium.make_vec(env_id, num_envs=num_envs, **settings)
+    """The suite's small env of 2 worlds (conftest), or the num_envs a probe gives."""
+    if "num_envs" in kwargs:
+        return gymnasium.make_vec(env_id, **{**small_kwargs(env_id), **kwargs})
+    return make_small_vec(env_id, worlds=2, **kwargs)
 
 
 def build_and_step(env_id: str, **kwargs: Any) -> None:
@@ -84,13 +80,15 @@ def parameter_probes(env_id: str) -> Iterator[Probe]:
 
 
 def shared_argument_probes(env_id: str) -> Iterator[Probe]:
-    for label, value in {"0": 0, "-1": -1, "10**9": 10**9, "2.5": 2.5, "'4'": "4", "None": None}.items():
+    sizes = {"0": 0, "-1": -1, "10**9": 10**9, "2.5": 2.5, "'4'": "4", "None": None}
+    for label, value in sizes.items():
         yield ("env arguments", f"num_envs={label}", "refused", ("num_envs",),
                lambda value=value: fails_fast(lambda: make(env_id, num_envs=value)))
     for label, value in {"0": 0, "-1": -1, "1000": 1000, "1.5": 1.5}.items():
         yield ("threads", f"num_threads={label}", "refused", ("num_threads",),
                lambda value=value: make(env_id, num_threads=value))
-    yield ("threads", "num_threads=3", "accepted", (), lambda: build_and_step(env_id, num_threads=3))
+    yield ("threads", "num_threads=3", "accepted", (),
+           lambda: build_and_step(env_id, num_threads=3))
     for label, value in {"0": 0, "'10'": "10", "NaN": math.nan, "2**63": 2**63}.items():
         yield ("env arguments", f"max_episode_steps={label}", "refused", ("max_episode_steps",),
                lambda value=value: make(env_id, max_episode_steps=value))
@@ -123,7 +121,8 @@ def action_probes(env_id: str) -> Iterator[Probe]:
         bad |= {"one past the last action": np.full(n, envs.single_action_space.n),
                 "-1": np.full(n, -1), "fractions": np.full(n, 0.5)}
     else:
-        for label, value in {"NaN": np.nan, "inf": np.inf, "-inf": -np.inf, "2 (above 1)": 2.0}.items():
+        outside = {"NaN": np.nan, "inf": np.inf, "-inf": -np.inf, "2 (above 1)": 2.0}
+        for label, value in outside.items():
             values = good.copy()
             values.flat[0] = value
             bad[label] = values
@@ -144,7 +143,8 @@ def seed_and_option_probes(env_id: str) -> Iterator[Probe]:
     seeds = {"-1": -1, "2**70": 2**70, "'a'": "a", "1.5": 1.5, "True": True,
              "a list one too long": list(range(n + 1)), "a list with -1": [-1] * n}
     for label, seed in seeds.items():
-        yield ("seeds", f"seed={label}", "refused", ("seed",), lambda seed=seed: envs.reset(seed=seed))
+        yield ("seeds", f"seed={label}", "refused", ("seed",),
+               lambda seed=seed: envs.reset(seed=seed))
     yield ("seeds", "a list of one seed per env", "accepted", (),
            lambda: envs.reset(seed=list(range(n))))
     options = {"unknown keys": {"difficulty": 3}, "a string": "abc",
@@ -196,7 +196,8 @@ def single_env_probes(env_id: str) -> Iterator[Probe]:
         yield ("single env", f"reset(seed={label})", "refused", ("seed",),
                lambda seed=seed: env.reset(seed=seed))
     env.reset(seed=0)
-    for label, action in {"None": None, "a string": "left", "a wrong shape": np.zeros((2, 2))}.items():
+    actions = {"None": None, "a string": "left", "a wrong shape": np.zeros((2, 2))}
+    for label, action in actions.items():
         yield ("single env", f"step({label})", "refused", ("action",),
                lambda action=action: env.step(action))
     yield ("single env", "close", "accepted", (), env.close)
@@ -235,12 +236,14 @@ AREAS = (parameter_probes, shared_argument_probes, action_probes, seed_and_optio
          misuse_probes, render_probes, single_env_probes, after_errors_probe)
 
 
-def run_probe(area: str, name: str, expect: str, names: tuple[str, ...], call: Callable[[], Any]) -> dict:
+def run_probe(area: str, name: str, expect: str, names: tuple[str, ...],
+              call: Callable[[], Any]) -> dict:
     record: dict[str, Any] = {"area": area, "probe": name, "expect": expect, "names": list(names)}
     try:
         call()
     except Exception as error:  # noqa: BLE001 - the sweep records whatever comes out
-        record |= {"outcome": type(error).__name__, "message": str(error).splitlines()[0][:300] if str(error) else "",
+        first_line = str(error).splitlines()[0][:300] if str(error) else ""
+        record |= {"outcome": type(error).__name__, "message": first_line,
                    "value_or_type_error": isinstance(error, (ValueError, TypeError)),
                    "display_error": type(error).__name__ == "DisplayUnavailable"}
     else:

@@ -26,7 +26,8 @@ def sweep(env_id: str) -> list[dict]:
     environment["OMP_WAIT_POLICY"] = "PASSIVE"
     result = subprocess.run([sys.executable, "-m", "tests.envs.hostile_sweep", env_id], cwd=ROOT,
                             capture_output=True, text=True, timeout=300, env=environment)
-    assert result.returncode == 0, f"the sweep of {env_id} died (exit {result.returncode}):\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, (f"the sweep of {env_id} died (exit {result.returncode}):\n"
+                                    f"{result.stderr[-3000:]}")
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 

@@ -36,10 +36,12 @@ def test_the_docs_table_has_a_row_per_parameter_with_its_default(env_id):
     doc = DOCUMENTED[env_id].__doc__
     arguments = doc.split("## Arguments", 1)[1].split("## Version History", 1)[0]
     for parameter in GAMES[env_id].PARAMETERS:
-        rows = [line for line in arguments.splitlines() if line.strip().startswith(f"| `{parameter.name}`")]
+        rows = [line for line in arguments.splitlines()
+                if line.strip().startswith(f"| `{parameter.name}`")]
         assert len(rows) == 1, (env_id, parameter.name)
         default = rows[0].split("|")[2].strip()
-        assert default.strip('"') == str(parameter.default).strip('"') or float(default) == parameter.default
+        assert (default.strip('"') == str(parameter.default).strip('"')
+                or float(default) == parameter.default)
 
 
 @pytest.mark.parametrize("env_id", shoal.ENV_IDS)
@@ -176,4 +178,5 @@ def test_a_seventh_game_gets_its_constructor_checks_core_keywords_and_table_from
         MyGame(mode="medium")
     assert str(inspect.signature(MyGame)) == "(*, size=16, mode='easy', walls=True)"
     first_row = parameters_table(MyGame.PARAMETERS).splitlines()[2]
-    assert [cell.strip() for cell in first_row.split("|")[1:4]] == ["`size`", "16", "board side in cells; 4 to 256"]
+    assert [cell.strip() for cell in first_row.split("|")[1:4]] == [
+        "`size`", "16", "board side in cells; 4 to 256"]
