@@ -99,6 +99,7 @@ class Config:
     anneal_lr: bool
     gamma: float
     gae_lambda: float
+    reward_scale: float
     rho_clip: float
     c_clip: float
     update_epochs: int
@@ -400,7 +401,8 @@ def check_limits(config: Config) -> None:
     need(config.display in DISPLAYS, "display", f"one of {DISPLAYS}")
     need(config.seed >= 0, "seed", ">= 0")
     need(config.checkpoint_interval >= 0, "checkpoint_interval", ">= 0 (0: only at the end)")
-    for key in ("learning_rate", "clip_coef", "max_grad_norm", "adam_eps", "rho_clip", "c_clip"):
+    for key in ("learning_rate", "clip_coef", "max_grad_norm", "adam_eps", "rho_clip", "c_clip",
+                "reward_scale"):
         need(getattr(config, key) > 0, key, "> 0")
     for key in ("gamma", "gae_lambda"):
         need(0.0 <= getattr(config, key) <= 1.0, key, "in [0, 1]")

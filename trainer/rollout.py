@@ -206,7 +206,8 @@ class RolloutStorage:
                episodes: EpisodeStats) -> None:
         """Store one step's rewards and dones for `rows`, bootstrapping truncations."""
         next_obs, reward, terminations, truncations, infos = outcome
-        reward = torch.from_numpy(reward).to(self.device)
+        # Scaled before the truncation bootstrap, which adds a value in the scaled units.
+        reward = torch.from_numpy(reward).to(self.device) * self.config.reward_scale
         if truncations.any():
             state = None if self.state is None else self.state[rows]
             bootstrap_truncations(

@@ -114,6 +114,8 @@ def test_wrong_type_names_key_expected_and_got(override, message):
     (["--optimizer", "sgd"], r"'optimizer' must be one of \('adam', 'muon'\)"),
     (["--prio-beta0", "2"], r"'prio_beta0' must be in \[0, 1\]"),
     (["--max-microbatch-size", "-1"], r"'max_microbatch_size' must be >= 0"),
+    (["--reward-scale", "0"], r"'reward_scale' must be > 0, got 0.0"),
+    (["--reward-scale", "-1.0"], r"'reward_scale' must be > 0"),
     (["--display", "fancy"], r"'display' must be one of"),
     (["--env.num_threads", "2"], r"env.num_threads .*top-level key 'num_threads'"),
     (["--env-id", "shoal/Snake-v0"], r"ENV is 'shoal/Breakout-v0'"),

@@ -122,6 +122,42 @@ def test_truncation_bootstrap_reads_shoals_real_infos():
     assert torch.equal(rewards, expected)
 
 
+def collect_one_rollout(config) -> tuple[rollout.RolloutStorage, dict[str, float]]:
+    """One rollout of a fresh policy whose critic says 8 everywhere, torch seeded alike."""
+    torch.manual_seed(0)
+    envs = rollout.EnvRows(config)
+    policy = make_policy(config, envs.observation_space, envs.action_space)
+    with torch.no_grad():
+        policy.critic.weight.zero_()
+        policy.critic.bias.fill_(8.0)
+    storage = rollout.RolloutStorage(config, envs, policy, torch.device("cpu"))
+    storage.start(envs.reset(config.seed))
+    episodes = rollout.EpisodeStats()
+    with torch.inference_mode():
+        storage.collect(envs, policy, episodes)
+    envs.close()
+    return storage, episodes.means_and_clear()
+
+
+def test_reward_scale_scales_what_the_value_learns_from_but_not_the_logged_returns():
+    # A time limit of 10 steps cuts many episodes inside one 32-step segment, so the
+    # bootstrap gamma * V(final observation) = gamma * 8 is added at those steps. It must be
+    # added after the scaling: V is already in the scaled units.
+    settings = ["--num-envs", "8", "--horizon", "32", "--minibatch-size", "64",
+                "--env.max_episode_steps", "10"]
+    plain, plain_episodes = collect_one_rollout(tiny_snake(*settings))
+    config = tiny_snake(*settings, "--reward-scale", "0.25")
+    scaled, scaled_episodes = collect_one_rollout(config)
+    assert torch.equal(plain.actions, scaled.actions)  # the same episodes were played
+    assert plain.rewards.any()
+    assert scaled_episodes == plain_episodes  # the env's own returns and scores are logged
+    bootstrapped = scaled.rewards != 0.25 * plain.rewards
+    assert bootstrapped.any() and bootstrapped.sum() == (scaled.dones * bootstrapped).sum()
+    # plain = r + gamma * 8 and scaled = r / 4 + gamma * 8 where a time limit cut a row off.
+    expected = 0.25 * plain.rewards + 0.75 * config.gamma * 8.0 * bootstrapped
+    assert torch.allclose(scaled.rewards, expected, atol=1e-6)
+
+
 def test_later_epochs_recompute_the_advantages_with_the_current_policy(tmp_path, monkeypatch):
     calls = []
     real = ppo.compute_advantages
