@@ -40,7 +40,7 @@ from libc.math cimport INFINITY, ceilf, fabsf, floorf, isfinite
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 
-from shoal._ext.core cimport VectorCore, struct_bytes
+from shoal._ext.core cimport VectorCore
 from shoal._ext.portable_math cimport clamp, clamp_int, cosine_sine
 from shoal._ext.rng cimport Rng, rng_uniform
 
@@ -510,9 +510,9 @@ cdef class BreakoutCore(VectorCore):
 
     # ---- Snapshots (get_state / set_state, never per step) ----
 
-    cdef dict game_state_views(self):
-        # A BreakoutWorld holds no pointer: its bytes are the whole state of a table.
-        return {"worlds": struct_bytes(self.worlds, self.num_worlds, sizeof(BreakoutWorld))}
+    cdef dict game_records(self):
+        # A BreakoutWorld holds no pointer: it is the whole state of a table.
+        return {"worlds": np.asarray(<BreakoutWorld[:self.num_worlds]>self.worlds)}
 
     cdef check_game_state(self, dict arrays):
         # Every index the rules derive from a table is bounds-checked (is_solid, clamp_index),
@@ -530,7 +530,7 @@ cdef class BreakoutCore(VectorCore):
                     f"state['game.worlds'] holds a non-finite position or velocity in world {world}"
                 )
 
-    # ---- Python-level inspection and test setters (never per step) ----
+    # ---- Python-level inspection (never per step; the test setters are tests/envs/setters.py) ----
 
     cdef BreakoutWorld* checked_world(self, world) except NULL:
         return &self.worlds[self.world_index(world)]
@@ -560,90 +560,3 @@ cdef class BreakoutCore(VectorCore):
             "reached_middle_rows": bool(w.reached_middle_rows),
             "reached_top_rows": bool(w.reached_top_rows),
         }
-
-    def set_ball(self, world, float x, float y, float vx, float vy):
-        """Test setter: place the ball at (x, y) moving (vx, vy) pixels per frame.
-
-        The ball must be inside the field, not inside a standing brick, moving vertically, and
-        each velocity component within the current level's speed (see set_speed_level).
-        """
-        cdef BreakoutWorld* w = self.checked_world(world)
-        cdef float speed = ball_speed(w.speed_level)
-        if not (0.0 <= x <= WIDTH and 0.0 <= y < HEIGHT):
-            raise ValueError(
-                f"the ball must be inside [0, {WIDTH}] x [0, {HEIGHT}), got ({x}, {y})"
-            )
-        if not (fabsf(vx) <= speed and fabsf(vy) <= speed and vy != 0.0):
-            raise ValueError(
-                f"each velocity component must lie in [-{speed}, {speed}] (speed level "
-                f"{w.speed_level}) and vy must not be 0, got ({vx}, {vy})"
-            )
-        if self.inside_standing_brick(w, x, y):
-            raise ValueError(f"({x}, {y}) is inside a standing brick")
-        w.ball_x, w.ball_y, w.ball_vx, w.ball_vy = x, y, vx, vy
-
-    def set_paddle(self, world, float x, halved=None):
-        """Test setter: centre the paddle at x, inside the field; halved=True or False also
-        sets its width."""
-        cdef BreakoutWorld* w = self.checked_world(world)
-        if halved is not None and not isinstance(halved, bool):
-            raise TypeError(f"halved must be None or a bool, got {halved!r}")
-        cdef bint now_halved = w.paddle_halved if halved is None else halved
-        cdef float half_width = (0.25 if now_halved else 0.5) * self.paddle_width
-        if not (half_width <= x <= WIDTH - half_width):
-            raise ValueError(
-                f"the paddle's centre must lie in [{half_width}, {WIDTH - half_width}], got {x}"
-            )
-        w.paddle_x = x
-        w.paddle_halved = now_halved
-        w.paddle_half_width = half_width
-
-    def set_bricks(self, world, flags, walls_cleared=None):
-        """Test setter: which bricks stand (6 x 18 or 108 flags, 0 or 1), and optionally how
-        many walls were cleared before (0, or 1 for the second wall)."""
-        cdef BreakoutWorld* w = self.checked_world(world)
-        array = np.asarray(flags)
-        if array.size != BRICK_COUNT or array.ndim not in (1, 2) or (
-                array.ndim == 2 and array.shape != (BRICK_ROWS, BRICK_COLUMNS)):
-            raise ValueError(f"flags must have shape (6, 18) or (108,), got {array.shape}")
-        array = array.reshape(-1)
-        if not np.isin(array, (0, 1)).all():
-            raise ValueError("flags must be 0 or 1")
-        if walls_cleared is not None and walls_cleared not in (0, 1):
-            raise ValueError(f"walls_cleared must be 0 or 1, got {walls_cleared!r}")
-        saved = np.asarray(<float[:BRICK_COUNT]>w.bricks).copy()
-        np.asarray(<float[:BRICK_COUNT]>w.bricks)[:] = array
-        if self.inside_standing_brick(w, w.ball_x, w.ball_y):
-            np.asarray(<float[:BRICK_COUNT]>w.bricks)[:] = saved
-            raise ValueError(f"the ball at ({w.ball_x}, {w.ball_y}) would be inside a brick")
-        w.bricks_left = int(array.sum())
-        w.refill_pending = False
-        if walls_cleared is not None:
-            w.walls_cleared = walls_cleared
-
-    def set_speed_level(self, world, int level):
-        """Test setter: the ball's speed level (0 to 6); the ball keeps its direction."""
-        cdef BreakoutWorld* w = self.checked_world(world)
-        if not 0 <= level <= MAX_SPEED_LEVEL:
-            raise ValueError(f"level must be in [0, {MAX_SPEED_LEVEL}], got {level}")
-        while w.speed_level > level:  # down: the same rescaling, one level at a time
-            w.ball_vx = (w.ball_vx / ball_speed(w.speed_level)) * ball_speed(w.speed_level - 1)
-            w.ball_vy = (w.ball_vy / ball_speed(w.speed_level)) * ball_speed(w.speed_level - 1)
-            w.speed_level -= 1
-        while w.speed_level < level:
-            speed_up(w)
-
-    def set_balls_left(self, world, int balls):
-        """Test setter: balls left, including the one in play (1 to 5)."""
-        cdef BreakoutWorld* w = self.checked_world(world)
-        if not 1 <= balls <= BALLS:
-            raise ValueError(f"balls must be in [1, {BALLS}], got {balls}")
-        w.balls_left = balls
-
-    cdef bint inside_standing_brick(self, BreakoutWorld* w, float x, float y):
-        # Strictly inside: a ball on a brick's face is outside it.
-        cdef int column = <int>floorf(x / BRICK_WIDTH)
-        cdef int cell_row = <int>floorf(y / BRICK_HEIGHT)
-        if not is_solid(w, column, cell_row) or column < 0 or column >= BRICK_COLUMNS:
-            return False
-        return x != column * BRICK_WIDTH and y != cell_row * BRICK_HEIGHT

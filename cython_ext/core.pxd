@@ -22,11 +22,6 @@ cdef enum AutoresetCode:
     AUTORESET_DISABLED = 2
 
 
-# A numpy view [count, size] of the bytes of an array of `count` structs of `size` bytes: how a
-# game's game_state_views exposes a struct array without pointers.
-cdef object struct_bytes(void* start, Py_ssize_t count, Py_ssize_t size)
-
-
 cdef class VectorCore:
     # Shape, fixed at construction.
     cdef readonly int num_worlds
@@ -86,12 +81,15 @@ cdef class VectorCore:
     # current state (action_mask_size bytes, 1 or 0). Called right after write_observation.
     cdef void write_action_mask(self, int row, unsigned char* out) noexcept nogil
 
-    # ---- Snapshot hooks a game overrides (with the GIL, from get_state / set_state) ----
-    # The game's whole state as named numpy arrays that view its own memory, never copies:
-    # get_state copies them out, set_state copies checked arrays in. Everything a later step
-    # reads must be there, and no pointer (pointers are rebuilt by the constructor). A change
-    # to what they hold (a struct's fields) bumps STATE_FORMAT_VERSION (core.pyx).
-    cdef dict game_state_views(self)
+    # ---- The state hooks a game overrides (with the GIL: records(), get_state, set_state) ----
+    # The game's whole state as named numpy arrays that view its own memory, never copies. An
+    # array of pointer-free structs is a structured array with the struct's fields, typed by
+    # Cython from the struct: np.asarray(<MyWorld[:n]>self.worlds). records() hands them out;
+    # get_state copies them out, as bytes, and set_state copies checked bytes in. Everything a
+    # later step reads must be there, and no pointer (pointers are rebuilt by the
+    # constructor). A change to what they hold (a struct's fields) bumps STATE_FORMAT_VERSION
+    # (core.pyx).
+    cdef dict game_records(self)
     # Raise ValueError unless `arrays` (named, typed and shaped like the views, C-contiguous
     # and aligned) is a state the rules can run from without reading or writing outside the
     # core's memory. Called before set_state writes anything.

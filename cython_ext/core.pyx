@@ -90,8 +90,11 @@ def raw_bytes(name, array, dtype, Py_ssize_t nbytes):
     return array.reshape(-1).view(np.uint8)
 
 
-cdef object struct_bytes(void* start, Py_ssize_t count, Py_ssize_t size):
-    return np.asarray(<unsigned char[:count * size]><unsigned char*>start).reshape(count, size)
+def as_bytes(record):
+    """A structured array (of structs) as its raw bytes, [count, itemsize]; others unchanged."""
+    if record.dtype.names is None:
+        return record
+    return record.reshape(-1).view(np.uint8).reshape(len(record), record.dtype.itemsize)
 
 
 cdef class VectorCore:
@@ -282,6 +285,19 @@ cdef class VectorCore:
             raise IndexError(f"row must be in [0, {self.num_rows - 1}], got {row}")
         return float(self.episode_returns[row]), int(self.episode_lengths[row])
 
+    # ---- The game's tables, viewed in place (Python-facing, never per step) ----
+
+    def records(self):
+        """{name: numpy array} of the game's whole state, viewing the core's own memory.
+
+        An array of structs is a structured array with the struct's fields (its dtype made by
+        Cython from the struct), one element per world, row or tile: `records()["worlds"][0]
+        ["ball_x"]`. For tests, tools and debuggers. Writes go straight into the running
+        game and nothing checks them: a value the rules never make (an index out of its
+        array, say) is undefined behaviour. set_state is the checked way to load a state.
+        """
+        return self.game_records()
+
     # ---- Snapshots (Python-facing, never per step) ----
 
     def state_layout(self):
@@ -328,8 +344,8 @@ cdef class VectorCore:
             "episode_returns": np.asarray(<double[:rows]>self.episode_returns),
             "episode_lengths": np.asarray(<long long[:rows]>self.episode_lengths).view(np.int64),
         }
-        for name, view in self.game_state_views().items():
-            views[f"game.{name}"] = view
+        for name, record in self.game_records().items():
+            views[f"game.{name}"] = as_bytes(record)
         return views
 
     cdef int world_index(self, world) except -1:
@@ -445,10 +461,10 @@ cdef class VectorCore:
     cdef void write_action_mask(self, int row, unsigned char* out) noexcept nogil:
         pass
 
-    cdef dict game_state_views(self):
+    cdef dict game_records(self):
         # No silent default: a game that forgot its state would restore wrongly.
         raise NotImplementedError(
-            f"{type(self).__name__} does not implement game_state_views: its state cannot be saved"
+            f"{type(self).__name__} does not implement game_records: its state cannot be saved"
         )
 
     cdef check_game_state(self, dict arrays):

@@ -92,7 +92,7 @@ from libc.math cimport fabsf, isfinite, sqrt, sqrtf
 from libc.stdlib cimport calloc, free
 from libc.string cimport memset
 
-from shoal._ext.core cimport VectorCore, struct_bytes
+from shoal._ext.core cimport VectorCore
 from shoal._ext.portable_math cimport clamp, cosine_sine
 from shoal._ext.rng cimport Rng, rng_uniform
 
@@ -704,9 +704,13 @@ cdef class DroneCore(VectorCore):
 
     # ---- Snapshots (get_state / set_state, never per step) ----
 
-    cdef dict game_state_views(self):
-        # A DroneWorld holds no pointer: its bytes are the whole state of a flight.
-        return {"worlds": struct_bytes(self.worlds, self.num_worlds, sizeof(DroneWorld))}
+    cdef dict game_records(self):
+        # A DroneWorld holds no pointer: it is the whole state of a flight. Its raw bytes,
+        # [worlds, sizeof(DroneWorld)]: Cython's buffer format drops the length of an array of
+        # structs inside a struct (Gate gates[GATE_LIMIT]), so numpy cannot type its fields.
+        return {"worlds": np.asarray(
+            <unsigned char[:self.num_worlds * sizeof(DroneWorld)]><unsigned char*>self.worlds
+        ).reshape(self.num_worlds, sizeof(DroneWorld))}
 
     cdef check_game_state(self, dict arrays):
         # Indices the rules read with (next_gate, recent_next) must stay in their arrays; every

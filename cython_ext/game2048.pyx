@@ -26,7 +26,7 @@ from libc.stdint cimport uint16_t, uint32_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
 
-from shoal._ext.core cimport VectorCore, struct_bytes
+from shoal._ext.core cimport VectorCore
 from shoal._ext.rng cimport Rng, rng_below, rng_uniform
 
 import numpy as np
@@ -295,9 +295,9 @@ cdef class Game2048Core(VectorCore):
 
     # ---- Snapshots ----
 
-    cdef dict game_state_views(self):
-        # A Board holds no pointer: its bytes are the whole state of a game.
-        return {"boards": struct_bytes(self.boards, self.num_worlds, sizeof(Board))}
+    cdef dict game_records(self):
+        # A Board holds no pointer: it is the whole state of a game.
+        return {"boards": np.asarray(<Board[:self.num_worlds]>self.boards)}
 
     cdef check_game_state(self, dict arrays):
         # Exponents index the line table (4 bits at a time) and shift 1: keep them in range.

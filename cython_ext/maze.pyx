@@ -42,7 +42,7 @@ from libc.stdint cimport uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 
-from shoal._ext.core cimport VectorCore, struct_bytes
+from shoal._ext.core cimport VectorCore
 from shoal._ext.rng cimport Rng, rng_below
 
 import numpy as np
@@ -295,10 +295,10 @@ cdef class MazeCore(VectorCore):
 
     # ---- Snapshots ----
 
-    cdef dict game_state_views(self):
+    cdef dict game_records(self):
         # A Maze holds no pointer; with its padded square of tiles it is the whole game.
         return {
-            "mazes": struct_bytes(self.mazes, self.num_worlds, sizeof(Maze)),
+            "mazes": np.asarray(<Maze[:self.num_worlds]>self.mazes),
             "tiles": np.asarray(<unsigned char[:self.num_worlds * self.stride * self.stride]>self.tiles)
                 .reshape(self.num_worlds, self.stride, self.stride),
         }

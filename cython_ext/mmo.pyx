@@ -65,7 +65,7 @@ from libc.stdint cimport int32_t, uint8_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset
 
-from shoal._ext.core cimport VectorCore, struct_bytes
+from shoal._ext.core cimport VectorCore
 from shoal._ext.portable_math cimport clamp_int
 from shoal._ext.rng cimport Rng, rng_below, rng_uniform
 
@@ -982,7 +982,7 @@ cdef class MMOCore(VectorCore):
 
     # ---- Snapshots ----
 
-    cdef dict game_state_views(self):
+    cdef dict game_records(self):
         cdef size_t tiles = <size_t>self.num_worlds * self.plane_size
         return {
             "planes": np.asarray(<uint8_t[:tiles * CHANNELS]>self.planes),
@@ -990,10 +990,10 @@ cdef class MMOCore(VectorCore):
             "nodes": np.asarray(<uint8_t[:tiles]>self.nodes),
             "agent_at": np.asarray(<int32_t[:tiles]>self.agent_at),
             "npc_at": np.asarray(<int32_t[:tiles]>self.npc_at),
-            "regrowth": struct_bytes(self.regrowth, tiles, sizeof(Regrowth)),
-            "agents": struct_bytes(self.agents, self.num_rows, sizeof(Agent)),
-            "npcs": struct_bytes(self.npcs, self.num_worlds * max(self.npcs_per_world, 1), sizeof(Npc)),
-            "heads": struct_bytes(self.heads, self.num_worlds, sizeof(WorldHead)),
+            "regrowth": np.asarray(<Regrowth[:tiles]>self.regrowth),
+            "agents": np.asarray(<Agent[:self.num_rows]>self.agents),
+            "npcs": np.asarray(<Npc[:self.num_worlds * max(self.npcs_per_world, 1)]>self.npcs),
+            "heads": np.asarray(<WorldHead[:self.num_worlds]>self.heads),
         }
 
     cdef check_game_state(self, dict arrays):

@@ -37,7 +37,7 @@ cimport cython
 from libc.stdlib cimport calloc, free
 from libc.string cimport memset
 
-from shoal._ext.core cimport VectorCore, struct_bytes
+from shoal._ext.core cimport VectorCore
 from shoal._ext.rng cimport Rng, rng_below
 
 import numpy as np
@@ -418,16 +418,18 @@ cdef class SnakeCore(VectorCore):
 
     # ---- Snapshots (get_state / set_state, never per step) ----
 
-    cdef dict game_state_views(self):
+    cdef dict game_records(self):
         cdef Py_ssize_t cells = self.num_worlds * self.cells_per_world
         grid_shape = (self.num_worlds, self.padded_height, self.stride)
         # A World holds pointers into the grids, fixed at construction: only its food count
-        # is state, viewed in place across the structs.
+        # is state, viewed in place across the structs (an int every sizeof(World) bytes).
         cdef Py_ssize_t food_offset = <char*>&self.worlds[0].food_count - <char*>self.worlds
-        food_count_bytes = struct_bytes(self.worlds, self.num_worlds, sizeof(World))[
-            :, food_offset:food_offset + sizeof(int)]
+        world_bytes = np.asarray(
+            <unsigned char[:self.num_worlds * sizeof(World)]><unsigned char*>self.worlds
+        ).reshape(self.num_worlds, sizeof(World))
+        food_count_bytes = world_bytes[:, food_offset:food_offset + sizeof(int)]
         return {
-            "snakes": struct_bytes(self.snakes, self.num_rows, sizeof(Snake)),
+            "snakes": np.asarray(<Snake[:self.num_rows]>self.snakes),
             "tiles": np.asarray(<short[:cells]>self.tile_memory).reshape(grid_shape),
             "toward_head": np.asarray(
                 <unsigned char[:cells]>self.direction_memory).reshape(grid_shape),

@@ -16,6 +16,7 @@ from shoal._ext import breakout as rules
 from shoal._ext.breakout import BreakoutCore
 from shoal.breakout import BreakoutGame
 from shoal.vector_env import CoreBuffers
+from tests.envs.setters import set_ball, set_balls_left, set_bricks, set_paddle, set_speed_level
 
 NOOP, LEFT, RIGHT = 0, 1, 2
 DISABLED, NEXT_STEP = 2, 0  # autoreset codes of the native loop
@@ -65,19 +66,19 @@ class Table:
         flags = np.zeros((ROWS, COLUMNS))
         for row, column in standing:
             flags[row, column] = 1
-        self.core.set_bricks(0, flags)
+        set_bricks(self.core, 0, flags)
 
     def aim_up_at(self, row, column, frames=0.5):
         """Put the ball below brick (row, column), going straight up, `frames` from its face."""
         speed = self.state()["ball_speed"]
         bottom = WALL_TOP + (row + 1) * BRICK_H
-        self.core.set_ball(0, (column + 0.5) * BRICK_W, bottom + frames * speed, 0.0, -speed)
+        set_ball(self.core, 0, (column + 0.5) * BRICK_W, bottom + frames * speed, 0.0, -speed)
 
     def touch_paddle(self):
         """Drop the ball straight onto the paddle's centre within the next frame."""
         state = self.state()
         speed = state["ball_speed"]
-        self.core.set_ball(0, state["paddle_x"], PADDLE_Y - 0.5 * speed, 0.0, speed)
+        set_ball(self.core, 0, state["paddle_x"], PADDLE_Y - 0.5 * speed, 0.0, speed)
 
 
 def observation_space():
@@ -126,9 +127,9 @@ def test_seeds_decide_the_serve():
 def test_observation_layout_matches_the_state():
     table = Table()
     table.clear_bricks((0, 0), (5, 17), (2, 9))
-    table.core.set_ball(0, 100.0, 200.0, 3.0, -2.0)
-    table.core.set_paddle(0, 40.0, halved=True)
-    table.core.set_balls_left(0, 3)
+    set_ball(table.core, 0, 100.0, 200.0, 3.0, -2.0)
+    set_paddle(table.core, 0, 40.0, halved=True)
+    set_balls_left(table.core, 0, 3)
     table.step()
     state, observation = table.state(), table.observations[0]
     assert observation.dtype == np.float32 and observation.shape == (117,)
@@ -155,7 +156,7 @@ def test_discrete_actions_move_the_paddle_8_pixels_a_frame_inside_the_field(fram
     table.step(NOOP)
     assert table.state()["paddle_x"] == WIDTH / 2
     for _ in range(100):
-        table.core.set_ball(0, 300.0, 200.0, 0.0, -4.0)  # keep the ball out of the way
+        set_ball(table.core, 0, 300.0, 200.0, 0.0, -4.0)  # keep the ball out of the way
         table.step(LEFT)
     assert table.state()["paddle_x"] == 32  # its half width: the paddle stays in the field
 
@@ -167,7 +168,7 @@ def test_continuous_actions_are_a_fraction_of_the_paddle_speed():
     table.step(np.float32(-1.0))
     assert table.state()["paddle_x"] == WIDTH / 2 - 16
     for _ in range(100):
-        table.core.set_ball(0, 300.0, 200.0, 0.0, -4.0)
+        set_ball(table.core, 0, 300.0, 200.0, 0.0, -4.0)
         table.step(np.float32(1.0))
     assert table.state()["paddle_x"] == WIDTH - 32
 
@@ -178,13 +179,13 @@ def test_paddle_halves_after_the_ball_first_hits_the_top_wall():
     table.aim_up_at(5, 0)
     table.step()  # a brick: no halving
     assert table.state()["paddle_width"] == 64 and not table.state()["paddle_halved"]
-    table.core.set_ball(0, 300.0, 10.0, 1.0, -4.0)
+    set_ball(table.core, 0, 300.0, 10.0, 1.0, -4.0)
     table.step()
     state = table.state()
     assert state["paddle_halved"] and state["paddle_width"] == 32
     assert table.observations[0, 8] == 0.5
     assert state["ball_vy"] > 0
-    table.core.set_ball(0, 300.0, 10.0, 1.0, -4.0)
+    set_ball(table.core, 0, 300.0, 10.0, 1.0, -4.0)
     table.step()
     assert table.state()["paddle_width"] == 32  # halves once
 
@@ -194,7 +195,7 @@ def test_paddle_halves_after_the_ball_first_hits_the_top_wall():
 def test_paddle_width_sets_the_catch_window(paddle_width, offset, caught):
     table = Table(paddle_width=paddle_width)
     assert table.state()["paddle_width"] == paddle_width and table.observations[0, 8] == 1.0
-    table.core.set_ball(0, WIDTH / 2 + offset, PADDLE_Y - 6.0, 0.0, 4.0)  # straight down
+    set_ball(table.core, 0, WIDTH / 2 + offset, PADDLE_Y - 6.0, 0.0, 4.0)  # straight down
     table.step()
     table.step()  # a missed ball reaches the bottom in this step
     state = table.state()
@@ -203,10 +204,10 @@ def test_paddle_width_sets_the_catch_window(paddle_width, offset, caught):
 
 def test_a_wide_paddle_halves_to_half_its_width():
     table = Table(paddle_width=96.0)
-    table.core.set_ball(0, 300.0, 10.0, 1.0, -4.0)
+    set_ball(table.core, 0, 300.0, 10.0, 1.0, -4.0)
     table.step()
     assert table.state()["paddle_width"] == 48.0 and table.observations[0, 8] == 0.5
-    table.core.set_paddle(0, 24.0)  # the halved paddle's edge may reach the wall
+    set_paddle(table.core, 0, 24.0)  # the halved paddle's edge may reach the wall
     assert table.state()["paddle_x"] == 24.0
 
 
@@ -250,7 +251,7 @@ def lose_ball(table):
     state = table.state()
     x = 40.0 if state["paddle_x"] > WIDTH / 2 else WIDTH - 40.0
     speed = state["ball_speed"]
-    table.core.set_ball(0, x, HEIGHT - 0.5 * speed, 0.0, speed)
+    set_ball(table.core, 0, x, HEIGHT - 0.5 * speed, 0.0, speed)
     return table.step()
 
 
@@ -272,8 +273,8 @@ def test_losing_a_ball_serves_the_next_and_the_last_terminates():
 @pytest.mark.parametrize("fresh_serve", [False, True])
 def test_a_lost_ball_keeps_the_halved_paddle_and_the_speed_unless_fresh_serve(fresh_serve):
     table = Table(paddle_width=96.0, fresh_serve=fresh_serve)
-    table.core.set_paddle(0, WIDTH / 2, halved=True)
-    table.core.set_speed_level(0, TOP_LEVEL)
+    set_paddle(table.core, 0, WIDTH / 2, halved=True)
+    set_speed_level(table.core, 0, TOP_LEVEL)
     table.clear_bricks((0, 0))  # the 7-point row reached: its speed-up is spent either way
     lose_ball(table)
     state = table.state()
@@ -283,7 +284,7 @@ def test_a_lost_ball_keeps_the_halved_paddle_and_the_speed_unless_fresh_serve(fr
         assert table.observations[0, 8] == 1.0  # the full paddle
         assert math.hypot(state["ball_vx"], state["ball_vy"]) == pytest.approx(rules.BALL_SPEEDS[0])
         # It halves again at the next top-wall hit.
-        table.core.set_ball(0, 300.0, 2.0, 0.0, -rules.BALL_SPEEDS[0])
+        set_ball(table.core, 0, 300.0, 2.0, 0.0, -rules.BALL_SPEEDS[0])
         table.step()
         assert table.state()["paddle_halved"]
     else:
@@ -311,7 +312,7 @@ def test_episode_statistics_are_score_and_perf():
     table.step()
     table.aim_up_at(0, 4)
     table.step()
-    table.core.set_balls_left(0, 1)
+    set_balls_left(table.core, 0, 1)
     lose_ball(table)
     ret, length, score, perf = table.episode_stats[:, 0]
     assert (ret, length, score) == (2.0 * 8, 3, 8) and perf == pytest.approx(8 / 864)
@@ -348,7 +349,7 @@ def test_clearing_the_second_wall_terminates():
     table = Table()
     flags = np.zeros((ROWS, COLUMNS))
     flags[5, 10] = 1
-    table.core.set_bricks(0, flags, walls_cleared=1)
+    set_bricks(table.core, 0, flags, walls_cleared=1)
     table.aim_up_at(5, 10)
     reward, terminated = table.step()
     assert terminated and reward == 1 and table.state()["walls_cleared"] == 2
@@ -413,7 +414,7 @@ def test_speed_rises_once_on_the_first_4_point_and_the_first_7_point_brick():
 
 def test_speed_never_exceeds_the_maximum_from_bricks_either():
     table = Table()
-    table.core.set_speed_level(0, TOP_LEVEL)
+    set_speed_level(table.core, 0, TOP_LEVEL)
     table.clear_bricks((3, 2), (1, 4))
     for row, column in ((3, 2), (1, 4)):
         table.aim_up_at(row, column)
@@ -428,7 +429,7 @@ def test_speed_never_exceeds_the_maximum_from_bricks_either():
 def at_top_speed(frameskip, *standing):
     table = Table(frameskip=frameskip)
     table.clear_bricks(*standing)
-    table.core.set_speed_level(0, TOP_LEVEL)
+    set_speed_level(table.core, 0, TOP_LEVEL)
     return table
 
 
@@ -476,7 +477,7 @@ def test_a_single_brick_always_reflects_the_ball(
     assume(0 <= x <= WIDTH and 0 <= y < PADDLE_Y)
 
     table = at_top_speed(frameskip, (row, column))
-    table.core.set_ball(0, x, y, vx, vy)
+    set_ball(table.core, 0, x, y, vx, vy)
     reward, _ = table.step()
     state = table.state()
     assert not brick_is_standing(state, row, column)
@@ -517,7 +518,7 @@ def test_a_ball_on_a_row_of_bricks_breaks_one_and_never_enters_the_row(
     x, y = point[0] - vx * frames, point[1] - vy * frames
     assume(0 < x < WIDTH and y < PADDLE_Y)
     table = at_top_speed(frameskip, *[(row, c) for c in range(COLUMNS)])
-    table.core.set_ball(0, x, y, vx, vy)
+    set_ball(table.core, 0, x, y, vx, vy)
     table.step()
     state = table.state()
     assert state["bricks"][row].sum() == COLUMNS - 1
@@ -544,8 +545,8 @@ def test_the_paddle_always_returns_a_ball_that_lands_on_it(
     x, y = hit_x - vx * frames, PADDLE_Y - vy * frames
     assume(0 < x < WIDTH)
     table = at_top_speed(frameskip)
-    table.core.set_paddle(0, paddle_x, halved=halved)
-    table.core.set_ball(0, x, y, vx, vy)
+    set_paddle(table.core, 0, paddle_x, halved=halved)
+    set_ball(table.core, 0, x, y, vx, vy)
     table.step()
     state = table.state()
     assert state["paddle_hits"] == 1 and state["balls_left"] == 5
@@ -588,8 +589,8 @@ def test_a_moving_paddle_meets_the_ball_where_it_is_in_that_frame(
     distance = abs(crossing_x - paddle_then)
     assume(abs(distance - 32) > 1e-2)
     table = at_top_speed(frameskip)
-    table.core.set_paddle(0, start_paddle)
-    table.core.set_ball(0, x, y, vx, vy)
+    set_paddle(table.core, 0, start_paddle)
+    set_ball(table.core, 0, x, y, vx, vy)
     table.step(action)
     state = table.state()
     if distance < 32:
@@ -621,7 +622,7 @@ def test_walls_always_reflect_the_ball(frameskip, wall, along, angle, fraction):
     x, y = point[0] - vx * frames, point[1] - vy * frames
     assume(0 <= x <= WIDTH and 0 <= y < PADDLE_Y)
     table = at_top_speed(frameskip)  # no bricks
-    table.core.set_ball(0, x, y, vx, vy)
+    set_ball(table.core, 0, x, y, vx, vy)
     table.step()
     state = table.state()
     assert 0 <= state["ball_x"] <= WIDTH and 0 <= state["ball_y"] <= HEIGHT
@@ -645,7 +646,7 @@ def test_a_ball_exactly_on_a_face_moving_into_it_reflects(frameskip, face):
         "left": (left, top + 5, TOP_SPEED, 2.0),
         "right": (left + BRICK_W, top + 5, -TOP_SPEED, 2.0),
     }[face]
-    table.core.set_ball(0, x, y, vx, vy)
+    set_ball(table.core, 0, x, y, vx, vy)
     table.step()
     state = table.state()
     assert not brick_is_standing(state, 3, 6)
@@ -659,7 +660,7 @@ def test_touching_a_face_is_not_crossing_it():
     """A frame that ends exactly on a brick's face breaks nothing; the next frame does."""
     table = at_top_speed(1, (3, 6))
     face = WALL_TOP + 4 * BRICK_H
-    table.core.set_ball(0, 6.5 * BRICK_W, face + TOP_SPEED, 0.0, -TOP_SPEED)
+    set_ball(table.core, 0, 6.5 * BRICK_W, face + TOP_SPEED, 0.0, -TOP_SPEED)
     table.step()
     state = table.state()
     assert brick_is_standing(state, 3, 6) and state["ball_y"] == face
@@ -671,19 +672,19 @@ def test_leaving_a_wall_at_a_cell_corner_keeps_the_other_direction():
     # On the left wall at a grid-row boundary inside the (empty) wall band, moving away: only
     # the wall lies behind the ball.
     table = at_top_speed(1)
-    table.core.set_ball(0, 0.0, 9 * BRICK_H, 3.0, 4.0)
+    set_ball(table.core, 0, 0.0, 9 * BRICK_H, 3.0, 4.0)
     table.step()
     assert (table.state()["ball_vx"], table.state()["ball_vy"]) == (3.0, 4.0)
     assert table.state()["ball_x"] == 3.0
     # On the top wall at a column boundary, moving away.
-    table.core.set_ball(0, 2 * BRICK_W, 0.0, 3.0, 4.0)
+    set_ball(table.core, 0, 2 * BRICK_W, 0.0, 3.0, 4.0)
     table.step()
     assert (table.state()["ball_vx"], table.state()["ball_vy"]) == (3.0, 4.0)
 
 
 def test_a_ball_into_the_corner_of_the_field_comes_straight_back():
     table = at_top_speed(1)
-    table.core.set_ball(0, 2.0, 2.0, -2.0, -2.0)
+    set_ball(table.core, 0, 2.0, 2.0, -2.0, -2.0)
     table.step()
     assert (table.state()["ball_x"], table.state()["ball_y"]) == (0.0, 0.0)  # touching
     table.step()
@@ -732,7 +733,7 @@ def test_random_play_at_top_speed_keeps_every_invariant():
     for step in range(2000):
         for world in range(n):
             if table.core.state(world)["speed_level"] != TOP_LEVEL:
-                table.core.set_speed_level(world, TOP_LEVEL)
+                set_speed_level(table.core, world, TOP_LEVEL)
         table.actions[:] = rng.integers(0, 3, n, dtype=np.int32)
         table.core.step()
         observations = table.observations
@@ -828,27 +829,27 @@ def test_setters_refuse_bad_worlds_and_values():
     with pytest.raises(IndexError, match="world"):
         table.core.state(2)
     with pytest.raises(IndexError, match="world"):
-        table.core.set_ball(-1, 10.0, 10.0, 1.0, 1.0)
+        set_ball(table.core, -1, 10.0, 10.0, 1.0, 1.0)
     with pytest.raises(TypeError, match="world"):
-        table.core.set_paddle(0.0, 100.0)
+        set_paddle(table.core, 0.0, 100.0)
     with pytest.raises(ValueError, match="inside"):
-        table.core.set_ball(0, -1.0, 10.0, 1.0, 1.0)
+        set_ball(table.core, 0, -1.0, 10.0, 1.0, 1.0)
     with pytest.raises(ValueError, match="velocity"):
-        table.core.set_ball(0, 10.0, 10.0, 9.0, 1.0)
+        set_ball(table.core, 0, 10.0, 10.0, 9.0, 1.0)
     with pytest.raises(ValueError, match="velocity"):
-        table.core.set_ball(0, 10.0, 10.0, 1.0, 0.0)
+        set_ball(table.core, 0, 10.0, 10.0, 1.0, 0.0)
     with pytest.raises(ValueError, match="brick"):
-        table.core.set_ball(0, 10.0, 80.0, 1.0, 1.0)
+        set_ball(table.core, 0, 10.0, 80.0, 1.0, 1.0)
     with pytest.raises(ValueError, match="centre"):
-        table.core.set_paddle(0, 10.0)
+        set_paddle(table.core, 0, 10.0)
     with pytest.raises(ValueError, match="shape"):
-        table.core.set_bricks(0, np.ones(107))
+        set_bricks(table.core, 0, np.ones(107))
     with pytest.raises(ValueError, match="0 or 1"):
-        table.core.set_bricks(0, np.full(108, 2))
+        set_bricks(table.core, 0, np.full(108, 2))
     with pytest.raises(ValueError, match="level"):
-        table.core.set_speed_level(0, 7)
+        set_speed_level(table.core, 0, 7)
     with pytest.raises(ValueError, match="balls"):
-        table.core.set_balls_left(0, 0)
+        set_balls_left(table.core, 0, 0)
     with pytest.raises(ValueError):
         BreakoutCore(2, 2, frameskip=4, continuous=False, reward_scale=1.0)
     with pytest.raises(ValueError, match="frameskip"):

@@ -146,6 +146,36 @@ def test_the_state_is_numpy_arrays_only_and_a_copy(env_id):
     assert_same(envs.get_state(), kept)
 
 
+def test_records_view_the_games_tables_in_place_and_the_state_holds_their_bytes(env_id):
+    envs = make(env_id)
+    envs.reset(seed=0)
+    for action in random_actions(envs, 5, seed=0):
+        envs.step(action)
+    records = envs.core.records()
+    state = envs.core.get_state()
+    assert {f"game.{name}" for name in records} == {name for name in state if name.startswith("game.")}
+    for name, record in records.items():
+        # The structured arrays' dtypes come from the C structs: their bytes are the structs'.
+        raw = record.reshape(-1).view(np.uint8) if record.dtype.names else record.reshape(-1)
+        assert np.array_equal(raw, state[f"game.{name}"].reshape(-1).view(raw.dtype))
+        assert not record.flags.owndata  # a view of the core's memory, not a copy
+    struct_tables = [name for name, record in records.items() if record.dtype.names]
+    if env_id != "shoal/Drone-v0":  # Drone's worlds are bytes (see DroneCore.game_records)
+        assert struct_tables
+
+
+def test_a_write_into_the_records_is_what_the_game_plays_from():
+    envs = make("shoal/Breakout-v0")
+    envs.reset(seed=0)
+    worlds = envs.core.records()["worlds"]
+    assert "ball_x" in worlds.dtype.names and worlds["bricks"].shape == (len(worlds), 108)
+    worlds["balls_left"][1] = 2
+    worlds["score"][1] = 300
+    assert envs.core.state(1)["balls_left"] == 2 and envs.core.state(1)["score"] == 300
+    assert envs.core.state(0)["balls_left"] == 5 and envs.core.state(0)["score"] == 0
+    assert envs.core.get_state()["game.worlds"][1].tobytes() == worlds[1].tobytes()
+
+
 def test_a_state_saved_before_reset_still_needs_a_reset(env_id):
     state = make(env_id).get_state()
     envs = restored(env_id, state)

@@ -13,6 +13,7 @@ from shoal.render.scene import HUD_HEIGHT
 from shoal.render.scenes import breakout as breakout_scene
 from shoal.render.scenes import snake as snake_scene
 from tests.envs.conftest import make_small_vec, small_kwargs
+from tests.envs.setters import set_ball, set_bricks, set_paddle
 
 
 def rgb(color) -> np.ndarray:
@@ -55,11 +56,11 @@ def test_breakout_paddle_ball_and_bricks_land_where_the_state_says():
     env = gymnasium.make("shoal/Breakout-v0", render_mode="rgb_array").unwrapped
     env.reset(seed=0)
     core = env.core
-    core.set_paddle(0, 200.0)
-    core.set_ball(0, 400.0, 250.0, 2.0, -3.0)
+    set_paddle(core, 0, 200.0)
+    set_ball(core, 0, 400.0, 250.0, 2.0, -3.0)
     bricks = np.ones((6, 18))
     bricks[5, 3] = 0  # a gap in the bottom row
-    core.set_bricks(0, bricks)
+    set_bricks(core, 0, bricks)
     frame = env.render()
     state = core.state(0)
     paddle_y = HUD_HEIGHT + int(state["paddle_y"]) + 2
@@ -74,7 +75,7 @@ def test_breakout_paddle_ball_and_bricks_land_where_the_state_says():
     assert (frame[bottom_row_y, 3 * 32 + 16] == rgb(breakout_scene.BACKGROUND)).all()
     assert (frame[bottom_row_y, 4 * 32 + 16] == rgb(breakout_scene.ROW_COLORS[5])).all()
     # Moving the paddle moves its pixels.
-    core.set_paddle(0, 450.0)
+    set_paddle(core, 0, 450.0)
     moved = env.render()
     assert (moved[paddle_y, 200] == rgb(breakout_scene.BACKGROUND)).all()
     assert (moved[paddle_y, 450] == rgb(breakout_scene.PADDLE_COLOR)).all()
@@ -160,8 +161,8 @@ def test_render_env_index_picks_the_sub_env():
     envs = gymnasium.make_vec("shoal/Breakout-v0", num_envs=3, render_mode="rgb_array",
                               render_env_index=2)
     envs.reset(seed=0)
-    envs.core.set_paddle(2, 100.0)
-    envs.core.set_paddle(0, 500.0)
+    set_paddle(envs.core, 2, 100.0)
+    set_paddle(envs.core, 0, 500.0)
     frame = envs.render()
     row = HUD_HEIGHT + 312
     assert (frame[row, 100] == rgb(breakout_scene.PADDLE_COLOR)).all()
