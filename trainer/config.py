@@ -206,9 +206,16 @@ def load_config(
     return config
 
 
+# Keys added to the schema after runs were saved, with the value that reproduces how a run saved
+# before the key existed trained. A saved config lacking one of these gets it; lacking any other
+# key, it is incomplete and refused.
+KEYS_ADDED_LATER: dict[str, Any] = {"reward_scale": 1.0}
+
+
 def config_from_dict(values: dict[str, Any], source: str = "the config") -> Config:
     """A Config from a complete dict (a saved config.toml, a checkpoint's config)."""
     check_keys(values, source)
+    values = {**KEYS_ADDED_LATER, **values}
     missing = sorted(set(field_types()) - set(values))
     if missing:
         raise ConfigError(f"{source} lacks the keys {missing}")

@@ -146,6 +146,17 @@ def test_saved_config_reads_back_identically(tmp_path):
     assert load_config("snake", path) == config
 
 
+def test_a_config_saved_before_a_key_existed_gets_the_value_it_trained_with(tmp_path):
+    # Checkpoints and run dirs written before reward_scale existed trained unscaled; any other
+    # missing key still means the saved config is incomplete.
+    values = load_config("snake").to_dict()
+    del values["reward_scale"]
+    assert config_from_dict(values).reward_scale == 1.0
+    del values["gamma"]
+    with pytest.raises(ConfigError, match=r"lacks the keys \['gamma'\]"):
+        config_from_dict(values)
+
+
 def test_toml_writer_escapes_and_nests():
     values = {"a": 'quote " and \\ and \n', "b": 1.5e-7, "c": -math.inf, "d": True,
               "t": {"x y": 1, "u": {"v": "w"}}}
