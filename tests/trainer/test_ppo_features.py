@@ -181,7 +181,8 @@ def test_masked_actions_are_never_taken_and_their_log_probability_is_nil():
                 storage.collect(envs, policy, rollout.EpisodeStats())
         assert envs.envs[0].illegal_actions == 0
         assert storage.masks is not None and not storage.masks.all()
-        assert torch.equal(storage.rewards, torch.ones_like(storage.rewards))
+        # Every action taken was legal (+1; an illegal one pays -1), in the trainer's reward units.
+        assert torch.equal(storage.rewards, torch.full_like(storage.rewards, config.reward_scale))
         # Training sees the same masks: the acting policy's ratios are 1 ...
         ratios = ppo.current_ratios(policy, storage, 32)
         assert torch.allclose(ratios, torch.ones_like(ratios), atol=1e-5)
