@@ -37,7 +37,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from gymnasium.error import DependencyNotInstalled
 
@@ -49,6 +49,9 @@ from shoal.trainer.config import (
     parse_overrides,
     resolve_env,
 )
+
+if TYPE_CHECKING:
+    from shoal.trainer.reference import Reference
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--reference-root", type=Path,
                            help="the folder of <env>/ references (default: the shipped "
                                 "trainer/reference/)")
+    reproduce.add_argument("--from-run", type=Path, metavar="RUN_DIR",
+                           help="compare a run that has already finished (e.g. shoal train ENV "
+                                "--seed K) instead of training one; its settings must be the "
+                                "reference's, its seed and how it ran (threads, logging) aside")
 
     sweep = commands.add_parser(
         "sweep", allow_abbrev=False, help="search hyperparameters with Optuna",
@@ -568,6 +575,8 @@ def run_reproduce(args: argparse.Namespace) -> int:
 
     reference = references.load_reference(args.env, args.reference_root
                                           or references.REFERENCE_ROOT)
+    if args.from_run is not None:
+        return compare_finished_run(args, reference)
     seed = reference.seeds[0] if args.seed is None else args.seed
     overrides = ["--seed", str(seed), "--display", "auto"]
     if args.total_timesteps is not None:
@@ -578,7 +587,32 @@ def run_reproduce(args: argparse.Namespace) -> int:
 
     with run_dir_for(args.run_dir, f"{reference.name}-reproduce") as run_dir:
         train(config, run_dir, overwrite=args.overwrite)
-    run = references.read_curve(Path(run_dir) / "metrics.csv")
+    return report_reproduction(reference, Path(run_dir), seed)
+
+
+def compare_finished_run(args: argparse.Namespace, reference: Reference) -> int:
+    """shoal reproduce --from-run: the comparison of a run trained before, without training."""
+    from shoal.trainer import reference as references
+
+    if args.seed is not None or args.total_timesteps is not None or args.overwrite \
+            or args.run_dir is not None:
+        fail("--from-run compares the run as it was trained: drop --seed, --total-timesteps, "
+             "--run-dir and --overwrite")
+    config = references.finished_run_config(args.from_run)
+    expected = load_config(args.env, reference.config_file, ["--seed", str(config.seed)])
+    differing = references.differing_settings(config, expected, references.HOW_IT_RUNS)
+    if differing:
+        fail(f"--from-run {args.from_run} was not trained with the reference's settings: "
+             f"{differing} differ (train it with --config {reference.config_file})")
+    return report_reproduction(reference, args.from_run, config.seed)
+
+
+def report_reproduction(reference: Reference, run_dir: Path, seed: int) -> int:
+    """Print how the run in run_dir compares with the reference, plot both, and the exit
+    status: 0 inside the band, 1 outside."""
+    from shoal.trainer import reference as references
+
+    run = references.read_curve(run_dir / "metrics.csv")
     comparison = references.compare(reference, run, seed)
     print(references.describe(comparison, reference))
     plot = Path(run_dir) / "reproduce.png"

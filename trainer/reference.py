@@ -55,7 +55,8 @@ import numpy as np
 
 import shoal
 from shoal.trainer.config import (
-    ConfigError, config_from_dict, env_names, load_config, read_toml, resolve_env, save_config,
+    Config, ConfigError, config_from_dict, env_names, load_config, read_toml, resolve_env,
+    save_config,
 )
 from shoal.trainer.bench import cpu_capability, cpu_model
 from shoal.trainer.run_dirs import check_run_dir_free
@@ -505,19 +506,40 @@ def reference_from_runs(
     configs = []
     for seed in seeds:
         run = runs_dir / f"seed{seed}"
-        config = config_from_dict(read_toml(run / "config.toml"), f"{run / 'config.toml'}")
+        config = finished_run_config(run)
         expected = load_config(env, overrides=[*overrides, "--seed", str(seed)])
-        differing = sorted(key for key, value in config.to_dict().items()
-                           if key != "display" and expected.to_dict().get(key) != value)
+        differing = differing_settings(config, expected, ignored={"display"})
         if differing:
             raise ConfigError(f"{run} was not trained with {name}'s config and seed {seed}: "
                               f"{differing} differ")
-        curve = read_curve(run / "metrics.csv")
-        if curve.last_step < config.num_updates * config.batch_size:
-            raise ConfigError(f"{run} has not finished ({curve.last_step:,} steps)")
         configs.append(config)
         runs[int(seed)] = (run / "metrics.csv", {})
     return write_reference(root, configs[0].to_dict(), runs, milestones=milestones)
+
+
+#: Settings that change how a run is carried out, not what it learns: a run compared with a
+#: reference may differ from it in these (the thread counts do change the bits, so such a run
+#: cannot repeat a seed exactly, but not the distribution of its scores).
+HOW_IT_RUNS = frozenset({"display", "log_interval", "checkpoint_interval", "tensorboard", "wandb",
+                         "wandb_project", "torch_threads", "num_threads"})
+
+
+def differing_settings(config: Config, expected: Config,
+                       ignored: frozenset[str] | set[str]) -> list[str]:
+    """The keys, `ignored` aside, whose values differ between two configs."""
+    expected_values = expected.to_dict()
+    return sorted(key for key, value in config.to_dict().items()
+                  if key not in ignored and expected_values.get(key) != value)
+
+
+def finished_run_config(run: Path) -> Config:
+    """The config of the run in `run` (config.toml), checked to have trained to its end."""
+    config = config_from_dict(read_toml(run / "config.toml"), f"{run / 'config.toml'}")
+    curve = read_curve(run / "metrics.csv")
+    if curve.last_step < config.num_updates * config.batch_size:
+        raise ConfigError(f"{run} has not finished ({curve.last_step:,} of "
+                          f"{config.num_updates * config.batch_size:,} steps)")
+    return config
 
 
 def write_reference(

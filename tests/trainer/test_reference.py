@@ -8,6 +8,7 @@ import subprocess
 import importlib.util
 import json
 import math
+import shutil
 import sys
 from pathlib import Path
 
@@ -260,6 +261,37 @@ def test_reproduce_a_tiny_reference_end_to_end(tmp_path, capsys, monkeypatch):
     assert load_config("snake", run_dir / "config.toml").env["width"] == 6
     if importlib.util.find_spec("matplotlib") is not None:
         assert (run_dir / "reproduce.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # A run trained before, with the reference's settings: compared as it is, not trained again.
+    assert main(["reproduce", "snake", "--reference-root", str(root), "--from-run",
+                 str(run_dir)]) == 0
+    assert "identical to the reference run's at every logged step" in capsys.readouterr().out
+    # How it ran may differ (threads), what it learns from may not.
+    reference_config = str(root / "snake" / "config.toml")
+    for name, setting in (("threads", ["--torch-threads", "2"]),
+                          ("lr", ["--learning-rate", "1e-3"])):
+        assert main(["train", "snake", "--config", reference_config, *setting, "--run-dir",
+                     str(tmp_path / name)]) == 0
+    capsys.readouterr()
+    assert main(["reproduce", "snake", "--reference-root", str(root), "--from-run",
+                 str(tmp_path / "threads")]) in (0, 1)
+    assert "final score" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["reproduce", "snake", "--reference-root", str(root), "--from-run",
+              str(tmp_path / "lr")])
+    assert exit_info.value.code == 2
+    assert "['learning_rate'] differ" in capsys.readouterr().err
+    # A run that stopped before its end is no result to compare.
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(run_dir, unfinished)
+    config_text = (unfinished / "config.toml").read_text()
+    (unfinished / "config.toml").write_text(
+        config_text.replace("total_timesteps = 256", "total_timesteps = 512"))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["reproduce", "snake", "--reference-root", str(root), "--from-run",
+              str(unfinished)])
+    assert exit_info.value.code == 2
+    assert "has not finished (256 of 512 steps)" in capsys.readouterr().err
 
     # Without matplotlib it still trains and compares, and says what the plot needs.
     monkeypatch.setitem(sys.modules, "matplotlib", None)
