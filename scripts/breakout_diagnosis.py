@@ -1,9 +1,11 @@
 """The Breakout diagnosis of docs/breakout_diagnosis.md: its table and its plot, from the
 curves of the runs behind it (docs/breakout_diagnosis/curves.csv: one row per logged update
-of every run: experiment, seed, global_step, wall_time, score).
+of every run: experiment, seed, global_step, wall_time, score, and grad_norm where it was kept).
 
     python scripts/breakout_diagnosis.py                   # the markdown table on stdout
-    python scripts/breakout_diagnosis.py --plot docs/breakout_diagnosis/curves.png
+    python scripts/breakout_diagnosis.py --plot docs/breakout_diagnosis/curves.png \
+        --grad-norm-plot docs/breakout_diagnosis/grad_norm.png
+    python scripts/breakout_diagnosis.py --add "PANEL:LABEL" 0 runs/b0/metrics.csv   # a run in
 
 Steps to a score are trainer/reference.py's steps_to_score: the first logged step at which
 the running final score (the mean over the last 5% of the steps so far) reaches it.
@@ -24,6 +26,9 @@ from shoal.trainer.reference import Curve, final_score, steps_to_score
 ROOT = Path(__file__).resolve().parent.parent
 CURVES = ROOT / "docs" / "breakout_diagnosis" / "curves.csv"
 MILESTONES = (400, 778)
+#: The columns of curves.csv; grad_norm (the global gradient norm before clipping) is empty
+#: for the runs whose metrics.csv was not kept whole.
+COLUMNS = ("experiment", "seed", "global_step", "wall_time", "score", "grad_norm")
 #: PufferLib 3.0's own trainer on its own Breakout, on a 2-core CPU (issue 17's measurement).
 PUFFERLIB = {400: 43.5e6, 778: 61.3e6, 855: 72.9e6}
 
@@ -39,6 +44,35 @@ def read_curves(path: Path) -> dict[str, dict[int, Curve]]:
         steps, walls, scores = (np.array(column) for column in zip(*values))
         curves[experiment][seed] = Curve(steps, walls, scores)
     return curves
+
+
+def read_grad_norms(path: Path) -> dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]:
+    """Each run's (global steps, grad norms), for the runs whose grad norms were kept."""
+    rows: dict[tuple[str, int], list[tuple[float, float]]] = defaultdict(list)
+    with open(path, newline="") as file:
+        for row in csv.DictReader(file):
+            if row.get("grad_norm"):
+                rows[row["experiment"], int(row["seed"])].append(
+                    (float(row["global_step"]), float(row["grad_norm"])))
+    norms: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = defaultdict(dict)
+    for (experiment, seed), values in rows.items():
+        steps, grad_norms = (np.array(column) for column in zip(*values))
+        norms[experiment][seed] = (steps, grad_norms)
+    return norms
+
+
+def add_run(path: Path, experiment: str, seed: int, metrics: Path) -> int:
+    """Append one run's metrics.csv to curves.csv under `experiment`; the rows it added."""
+    with open(path, newline="") as file:
+        if any(row["experiment"] == experiment and int(row["seed"]) == seed
+               for row in csv.DictReader(file)):
+            raise SystemExit(f"breakout_diagnosis: {experiment!r} seed {seed} is already in {path}")
+    with open(metrics, newline="") as file:
+        rows = [[experiment, seed, row["global_step"], row["wall_time"], row["score"],
+                 row["grad_norm"]] for row in csv.DictReader(file)]
+    with open(path, "a", newline="") as file:
+        csv.writer(file, lineterminator="\n").writerows(rows)
+    return len(rows)
 
 
 def millions(steps: float) -> str:
@@ -89,17 +123,55 @@ def plot(curves: dict[str, dict[int, Curve]], path: Path) -> None:
     figure.savefig(path, dpi=110)
 
 
+def plot_grad_norms(norms: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]], path: Path,
+                    max_grad_norm: float = 0.5) -> None:
+    """The global gradient norm before clipping, per update, against agent-steps: above
+    max_grad_norm the clip scales the whole step down by max_grad_norm / norm."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(8, 4.8))
+    for number, (experiment, seeds) in enumerate(norms.items()):
+        for index, (seed, (steps, grad_norms)) in enumerate(sorted(seeds.items())):
+            axis.plot(steps / 1e6, grad_norms, color=f"C{number}", linewidth=0.6, alpha=0.7,
+                      label=experiment.split(":", 1)[-1] if index == 0 else None)
+    axis.axhline(max_grad_norm, color="k", linestyle="--", linewidth=1,
+                 label=f"max_grad_norm {max_grad_norm}: above it every step is scaled down")
+    axis.set_yscale("log")
+    axis.set_xlabel("agent-steps (millions)")
+    axis.set_ylabel("global gradient norm before clipping")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--curves", type=Path, default=CURVES)
     parser.add_argument("--plot", type=Path, help="also draw the curves to this PNG")
+    parser.add_argument("--grad-norm-plot", type=Path,
+                        help="also draw the kept runs' gradient norms to this PNG")
+    parser.add_argument("--add", nargs=3, metavar=("EXPERIMENT", "SEED", "METRICS_CSV"),
+                        help="first append a run's metrics.csv to --curves as EXPERIMENT "
+                             "(PANEL:LABEL) and SEED")
     args = parser.parse_args()
+    if args.add:
+        experiment, seed, metrics = args.add
+        added = add_run(args.curves, experiment, int(seed), Path(metrics))
+        print(f"added {added} rows of {metrics} as {experiment!r} seed {seed}")
     curves = read_curves(args.curves)
     print(table(curves))
     if args.plot:
         plot(curves, args.plot)
         print(f"wrote {args.plot}")
+    if args.grad_norm_plot:
+        plot_grad_norms(read_grad_norms(args.curves), args.grad_norm_plot)
+        print(f"wrote {args.grad_norm_plot}")
     return 0
 
 

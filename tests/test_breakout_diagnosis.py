@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,3 +46,25 @@ def test_the_table_reports_steps_to_each_milestone(tmp_path):
     assert "never" in slow and math.isinf(diagnosis.steps_to_score(curves["a:slow"][0], 400))
     diagnosis.plot(curves, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").stat().st_size > 10_000
+
+
+def test_a_run_is_added_once_with_its_gradient_norms(tmp_path):
+    diagnosis = load_script("breakout_diagnosis")
+    curves = tmp_path / "curves.csv"
+    curves.write_text(",".join(diagnosis.COLUMNS) + "\n" + "a:old,0,65536,1.0,5.0,\n")
+    metrics = tmp_path / "metrics.csv"
+    metrics.write_text("update,global_step,wall_time,score,grad_norm\n"
+                       "1,65536,0.5,nan,12.5\n2,131072,1.0,7.25,0.25\n")
+    assert diagnosis.add_run(curves, "b:new", 3, metrics) == 2
+    read = diagnosis.read_curves(curves)
+    assert list(read["b:new"][3].steps) == [65536, 131072] and read["b:new"][3].scores[1] == 7.25
+    assert list(read["a:old"][0].scores) == [5.0]  # the old rows are kept as they were
+    norms = diagnosis.read_grad_norms(curves)
+    assert set(norms) == {"b:new"}  # a run without kept norms has none, not zeros
+    steps, grad_norms = norms["b:new"][3]
+    assert list(steps) == [65536, 131072] and list(grad_norms) == [12.5, 0.25]
+    # The same run twice would count twice in the table: refused.
+    with pytest.raises(SystemExit, match="already in"):
+        diagnosis.add_run(curves, "b:new", 3, metrics)
+    diagnosis.plot_grad_norms(norms, tmp_path / "grad_norm.png")
+    assert (tmp_path / "grad_norm.png").stat().st_size > 10_000
