@@ -159,13 +159,19 @@ def test_shoal_play_answers_real_key_events(display):
                              "--seed", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
-        window = xdotool("search", "--sync", "--name", "shoal play").split()[0]
+        # The mapped window only: a window id seen before it is shown may not be the one
+        # that lives on (a CI run once lost its id between two key events).
+        window = xdotool("search", "--sync", "--onlyvisible", "--name", "shoal play").split()[-1]
         time.sleep(1.0)
         xdotool("keydown", "--window", window, "Right")
         time.sleep(1.0)
         xdotool("keyup", "--window", window, "Right")
         xdotool("key", "--window", window, "Escape")
         stdout, stderr = game.communicate(timeout=30)
+    except subprocess.CalledProcessError as error:
+        game.kill()
+        _, stderr = game.communicate(timeout=30)
+        pytest.fail(f"{error} ({error.stderr.strip()}); shoal play's stderr: {stderr}")
     finally:
         game.kill()
     assert game.returncode == 0, stderr
