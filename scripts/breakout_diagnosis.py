@@ -5,7 +5,7 @@ of every run: experiment, seed, global_step, wall_time, score, and grad_norm whe
     python scripts/breakout_diagnosis.py                   # the markdown table on stdout
     python scripts/breakout_diagnosis.py --plot docs/breakout_diagnosis/curves.png \
         --grad-norm-plot docs/breakout_diagnosis/grad_norm.png
-    python scripts/breakout_diagnosis.py --add "PANEL:LABEL" 0 runs/b0/metrics.csv   # a run in
+    python scripts/breakout_diagnosis.py --add "PANEL:LABEL" 0 runs/b0/metrics.csv   # add a run
 
 Steps to a score are trainer/reference.py's steps_to_score: the first logged step at which
 the running final score (the mean over the last 5% of the steps so far) reaches it.
@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import math
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
+from shoal.files import write_text_atomically
 from shoal.trainer.reference import Curve, final_score, steps_to_score
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,45 +35,50 @@ COLUMNS = ("experiment", "seed", "global_step", "wall_time", "score", "grad_norm
 PUFFERLIB = {400: 43.5e6, 778: 61.3e6, 855: 72.9e6}
 
 
-def read_curves(path: Path) -> dict[str, dict[int, Curve]]:
-    rows: dict[tuple[str, int], list[tuple[float, float, float]]] = defaultdict(list)
+def read_runs(path: Path, columns: tuple[str, ...]) -> dict[str, dict[int, list[np.ndarray]]]:
+    """Each run's values of `columns` (one array per column), by experiment and seed; rows
+    where a column is empty (grad_norm of a run whose metrics.csv was not kept) are left out."""
+    rows: dict[tuple[str, int], list[tuple[float, ...]]] = defaultdict(list)
     with open(path, newline="") as file:
         for row in csv.DictReader(file):
-            rows[row["experiment"], int(row["seed"])].append(
-                (float(row["global_step"]), float(row["wall_time"]), float(row["score"])))
-    curves: dict[str, dict[int, Curve]] = defaultdict(dict)
+            if all(row.get(column) for column in columns):
+                rows[row["experiment"], int(row["seed"])].append(
+                    tuple(float(row[column]) for column in columns))
+    runs: dict[str, dict[int, list[np.ndarray]]] = defaultdict(dict)
     for (experiment, seed), values in rows.items():
-        steps, walls, scores = (np.array(column) for column in zip(*values))
-        curves[experiment][seed] = Curve(steps, walls, scores)
-    return curves
+        runs[experiment][seed] = [np.array(column) for column in zip(*values)]
+    return runs
+
+
+def read_curves(path: Path) -> dict[str, dict[int, Curve]]:
+    return {experiment: {seed: Curve(*arrays) for seed, arrays in seeds.items()}
+            for experiment, seeds in read_runs(path, ("global_step", "wall_time", "score")).items()}
 
 
 def read_grad_norms(path: Path) -> dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]:
     """Each run's (global steps, grad norms), for the runs whose grad norms were kept."""
-    rows: dict[tuple[str, int], list[tuple[float, float]]] = defaultdict(list)
-    with open(path, newline="") as file:
-        for row in csv.DictReader(file):
-            if row.get("grad_norm"):
-                rows[row["experiment"], int(row["seed"])].append(
-                    (float(row["global_step"]), float(row["grad_norm"])))
-    norms: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = defaultdict(dict)
-    for (experiment, seed), values in rows.items():
-        steps, grad_norms = (np.array(column) for column in zip(*values))
-        norms[experiment][seed] = (steps, grad_norms)
-    return norms
+    return {experiment: {seed: (steps, norms) for seed, (steps, norms) in seeds.items()}
+            for experiment, seeds in read_runs(path, ("global_step", "grad_norm")).items()}
 
 
 def add_run(path: Path, experiment: str, seed: int, metrics: Path) -> int:
-    """Append one run's metrics.csv to curves.csv under `experiment`; the rows it added."""
-    with open(path, newline="") as file:
-        if any(row["experiment"] == experiment and int(row["seed"]) == seed
-               for row in csv.DictReader(file)):
-            raise SystemExit(f"breakout_diagnosis: {experiment!r} seed {seed} is already in {path}")
-    with open(metrics, newline="") as file:
-        rows = [[experiment, seed, row["global_step"], row["wall_time"], row["score"],
-                 row["grad_norm"]] for row in csv.DictReader(file)]
-    with open(path, "a", newline="") as file:
-        csv.writer(file, lineterminator="\n").writerows(rows)
+    """Append one run's metrics.csv to curves.csv under `experiment` (the file rewritten
+    atomically); the rows it added."""
+    text = path.read_text()
+    if any(row["experiment"] == experiment and int(row["seed"]) == seed
+           for row in csv.DictReader(io.StringIO(text))):
+        raise SystemExit(f"breakout_diagnosis: {experiment!r} seed {seed} is already in {path}")
+    try:
+        with open(metrics, newline="") as file:
+            rows = [{"experiment": experiment, "seed": seed,
+                     **{column: row[column] for column in COLUMNS[2:]}}
+                    for row in csv.DictReader(file)]
+    except (OSError, KeyError) as error:
+        raise SystemExit(f"breakout_diagnosis: --add {metrics} is not a shoal metrics.csv with "
+                         f"the columns {', '.join(COLUMNS[2:])} ({error!r})") from None
+    added = io.StringIO()
+    csv.DictWriter(added, fieldnames=COLUMNS, lineterminator="\n").writerows(rows)
+    write_text_atomically(path, text + added.getvalue())
     return len(rows)
 
 

@@ -68,3 +68,14 @@ def test_a_run_is_added_once_with_its_gradient_norms(tmp_path):
         diagnosis.add_run(curves, "b:new", 3, metrics)
     diagnosis.plot_grad_norms(norms, tmp_path / "grad_norm.png")
     assert (tmp_path / "grad_norm.png").stat().st_size > 10_000
+
+
+def test_adding_a_file_that_is_not_a_metrics_csv_is_a_clear_refusal(tmp_path):
+    diagnosis = load_script("breakout_diagnosis")
+    curves = tmp_path / "curves.csv"
+    curves.write_text(",".join(diagnosis.COLUMNS) + "\n")
+    (tmp_path / "other.csv").write_text("step,score\n1,2\n")
+    for metrics in (tmp_path / "other.csv", tmp_path / "missing.csv"):
+        with pytest.raises(SystemExit, match="is not a shoal metrics.csv with the columns"):
+            diagnosis.add_run(curves, "b:new", 0, metrics)
+    assert curves.read_text() == ",".join(diagnosis.COLUMNS) + "\n"  # nothing written

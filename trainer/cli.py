@@ -615,7 +615,7 @@ def report_reproduction(reference: Reference, run_dir: Path, seed: int) -> int:
     run = references.read_curve(run_dir / "metrics.csv")
     comparison = references.compare(reference, run, seed)
     print(references.describe(comparison, reference))
-    plot = Path(run_dir) / "reproduce.png"
+    plot = run_dir / "reproduce.png"
     try:
         references.plot_reference(reference, plot, run, run_label=f"this run (seed {seed})")
         print(f"  plot: {plot}")
