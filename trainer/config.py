@@ -96,6 +96,7 @@ class Config:
     # PPO
     horizon: int
     learning_rate: float
+    value_lr_scale: float
     anneal_lr: bool
     gamma: float
     gae_lambda: float
@@ -209,7 +210,7 @@ def load_config(
 # Keys added to the schema after runs were saved, with the value that reproduces how a run saved
 # before the key existed trained. A saved config lacking one of these gets it; lacking any other
 # key, it is incomplete and refused.
-KEYS_ADDED_LATER: dict[str, Any] = {"reward_scale": 1.0}
+KEYS_ADDED_LATER: dict[str, Any] = {"reward_scale": 1.0, "value_lr_scale": 1.0}
 
 
 def config_from_dict(values: dict[str, Any], source: str = "the config") -> Config:
@@ -409,7 +410,7 @@ def check_limits(config: Config) -> None:
     need(config.seed >= 0, "seed", ">= 0")
     need(config.checkpoint_interval >= 0, "checkpoint_interval", ">= 0 (0: only at the end)")
     for key in ("learning_rate", "clip_coef", "max_grad_norm", "adam_eps", "rho_clip", "c_clip",
-                "reward_scale"):
+                "reward_scale", "value_lr_scale"):
         need(getattr(config, key) > 0, key, "> 0")
     for key in ("gamma", "gae_lambda"):
         need(0.0 <= getattr(config, key) <= 1.0, key, "in [0, 1]")

@@ -11,6 +11,12 @@
 
 `Optimizers` steps several torch optimizers as one: zero_grad, step, a learning rate set on
 every parameter group, and one state_dict for checkpoints.
+
+The value head (the critic's output layer) may learn at its own rate: learning_rate times
+`value_lr_scale`. Adam moves each weight by about the learning rate per step whatever the
+gradient's size, so how fast the value follows its targets, relative to their size, depends
+on the scale of the returns; this key (or reward_scale) sets it. A parameter group carries
+its factor as "lr_scale", and the annealed learning rate keeps it.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ class Optimizers:
 
     def set_learning_rate(self, learning_rate: float) -> None:
         for group in self.param_groups:
-            group["lr"] = learning_rate
+            group["lr"] = learning_rate * group.get("lr_scale", 1.0)
 
     def zero_grad(self) -> None:
         for optimizer in self.optimizers.values():
@@ -62,8 +68,8 @@ def make_optimizer(config: Config, policy: nn.Module) -> Optimizers:
     """The optimizer that config.optimizer names, over the policy's parameters."""
     if config.optimizer == "adam":
         return Optimizers({"adamw": torch.optim.AdamW(
-            policy.parameters(), lr=config.learning_rate, eps=config.adam_eps,
-            weight_decay=config.weight_decay,
+            adamw_groups(list(policy.parameters()), policy, config), lr=config.learning_rate,
+            eps=config.adam_eps, weight_decay=config.weight_decay,
         )})
     if config.optimizer != "muon":
         raise ValueError(f"optimizer must be 'adam' or 'muon', got {config.optimizer!r}")
@@ -72,9 +78,24 @@ def make_optimizer(config: Config, policy: nn.Module) -> Optimizers:
         "muon": torch.optim.Muon(matrices, lr=config.learning_rate,
                                  weight_decay=config.weight_decay,
                                  adjust_lr_fn="match_rms_adamw"),
-        "adamw": torch.optim.AdamW(others, lr=config.learning_rate, eps=config.adam_eps,
-                                   weight_decay=config.weight_decay),
+        "adamw": torch.optim.AdamW(adamw_groups(others, policy, config), lr=config.learning_rate,
+                                   eps=config.adam_eps, weight_decay=config.weight_decay),
     })
+
+
+def adamw_groups(parameters: list[nn.Parameter], policy: nn.Module,
+                 config: Config) -> list[dict[str, Any]]:
+    """AdamW's parameter groups: the value head's parameters at learning_rate * value_lr_scale,
+    the others at learning_rate. A single group when the scale is 1, as before the key existed,
+    so those runs and their checkpoints are unchanged."""
+    if config.value_lr_scale == 1.0:
+        return [{"params": parameters, "lr_scale": 1.0}]
+    head = {id(parameter) for parameter in policy.critic.parameters()}
+    return [
+        {"params": [p for p in parameters if id(p) not in head], "lr_scale": 1.0},
+        {"params": [p for p in parameters if id(p) in head], "lr_scale": config.value_lr_scale,
+         "lr": config.learning_rate * config.value_lr_scale},
+    ]
 
 
 def muon_parameter_split(policy: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:

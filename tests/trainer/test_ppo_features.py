@@ -121,6 +121,36 @@ def test_muon_takes_the_hidden_matrices_and_adamw_the_rest(tmp_path):
     assert np.isfinite(summary["policy_loss"]) and summary["grad_norm"] > 0
 
 
+@pytest.mark.parametrize("optimizer_name", ["adam", "muon"])
+def test_the_value_head_steps_at_its_own_learning_rate(optimizer_name):
+    # Adam's first step moves every weight by about the learning rate (the gradient's sign): the
+    # critic's output layer by learning_rate * value_lr_scale, AdamW's other parameters by
+    # learning_rate, and the annealed rate keeps the factor.
+    config = tiny_breakout("--optimizer", optimizer_name, "--value-lr-scale", "4.0",
+                           "--learning-rate", "1e-3")
+    envs = gymnasium.make_vec(config.env_id, num_envs=1)
+    policy = make_policy(config, envs.single_observation_space, envs.single_action_space)
+    optimizer = make_optimizer(config, policy)
+    adamw_others = [p for group in optimizer.optimizers["adamw"].param_groups
+                    for p in group["params"] if all(p is not q for q in policy.critic.parameters())]
+    before = {id(p): p.detach().clone() for p in policy.parameters()}
+    obs = torch.as_tensor(envs.reset(seed=0)[0])
+    _, _, value, _ = policy.act(obs)
+    logits = policy.actor(policy.step_features(obs, None, None)[0])
+    (value.sum() + logits.sum()).backward()
+    optimizer.step()
+    def moved(parameter):
+        return (parameter.detach() - before[id(parameter)]).abs().max().item()
+    assert all(moved(p) == pytest.approx(4e-3, rel=1e-2) for p in policy.critic.parameters())
+    assert all(moved(p) == pytest.approx(1e-3, rel=1e-2) for p in adamw_others if moved(p) > 0)
+    optimizer.set_learning_rate(5e-4)
+    rates = {group["lr"] for group in optimizer.param_groups}
+    assert rates == {5e-4, 2e-3}
+    # At the default scale of 1, AdamW keeps one group, as runs before the key had.
+    plain = make_optimizer(tiny_breakout("--optimizer", optimizer_name), policy)
+    assert len(plain.optimizers["adamw"].param_groups) == 1
+
+
 def test_a_memory_cap_accumulates_the_same_gradient(tmp_path):
     # 32-sample minibatches in one pass, or in 4 passes of 8: the same update up to
     # float rounding (the sums are taken in a different order).
