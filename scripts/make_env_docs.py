@@ -49,9 +49,11 @@ def speed_section(env_id: str) -> str:
     lines = [
         "## Speed",
         "",
-        f"Agent-steps per second of `gymnasium.make_vec` with random actions on {data['machine']['cpu']}"
-        " (median of repeats, the full Python `step()` returning fresh arrays; see"
-        " [benchmarks](../benchmarks.md)):",
+        f"Agent-steps per second of `gymnasium.make_vec` with random actions on {machine_name(data)}"
+        " (median of repeats, the full Python `step()` returning fresh arrays). Another CPU kind"
+        " can be up to 2x faster or slower, and this shared host varied by up to 2x between"
+        " runs: [benchmarks](../benchmarks.md) has the other machines and the same-loop ratios"
+        " against PufferLib 3.0:",
         "",
         "| parameters | num_envs | num_threads | steps/s |",
         "|---|---:|---:|---:|",
