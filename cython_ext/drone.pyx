@@ -235,6 +235,56 @@ cdef struct DroneWorld:
     int recent_next
 
 
+# ---- DroneWorld as numpy sees it (records(), get_state) ----
+
+cdef DroneWorld LAYOUT  # never flown: only the offsets of its fields are read
+
+
+cdef Py_ssize_t offset_of(const void* field) noexcept:
+    return <const char*>field - <const char*>&LAYOUT
+
+
+cdef object world_dtype():
+    # Cython types a pointer-free struct by itself (np.asarray(<Body[:n]>...), as the other
+    # games' records are made), but its buffer format drops the length of an array of structs
+    # inside a struct (Gate gates[GATE_LIMIT]). So DroneWorld is spelled out here, each field
+    # at its C offset, the structs inside it typed by Cython; a field added to DroneWorld is
+    # added here, and a field whose numpy size is not its C size is refused at import.
+    fields = (
+        ("body", np.asarray(<Body[:1]>&LAYOUT.body).dtype,
+         offset_of(&LAYOUT.body), sizeof(LAYOUT.body)),
+        ("airframe", np.asarray(<Airframe[:1]>&LAYOUT.airframe).dtype,
+         offset_of(&LAYOUT.airframe), sizeof(LAYOUT.airframe)),
+        ("gates", (np.asarray(<Gate[:1]>LAYOUT.gates).dtype, GATE_LIMIT),
+         offset_of(LAYOUT.gates), sizeof(LAYOUT.gates)),
+        ("target", (np.float32, 3), offset_of(LAYOUT.target), sizeof(LAYOUT.target)),
+        ("next_gate", np.intc, offset_of(&LAYOUT.next_gate), sizeof(LAYOUT.next_gate)),
+        ("gates_passed", np.intc, offset_of(&LAYOUT.gates_passed), sizeof(LAYOUT.gates_passed)),
+        ("goal_distance", np.float32,
+         offset_of(&LAYOUT.goal_distance), sizeof(LAYOUT.goal_distance)),
+        ("crashed", np.intc, offset_of(&LAYOUT.crashed), sizeof(LAYOUT.crashed)),  # a C int
+        ("steps", np.longlong, offset_of(&LAYOUT.steps), sizeof(LAYOUT.steps)),
+        ("reach_step", np.longlong, offset_of(&LAYOUT.reach_step), sizeof(LAYOUT.reach_step)),
+        ("hold_steps", np.longlong, offset_of(&LAYOUT.hold_steps), sizeof(LAYOUT.hold_steps)),
+        ("recent_distances", (np.float32, STEPS_IN_A_SECOND),
+         offset_of(LAYOUT.recent_distances), sizeof(LAYOUT.recent_distances)),
+        ("recent_next", np.intc, offset_of(&LAYOUT.recent_next), sizeof(LAYOUT.recent_next)),
+    )
+    for name, dtype, offset, size in fields:
+        if np.dtype(dtype).itemsize != size:
+            raise TypeError(f"DroneWorld.{name}: numpy's {np.dtype(dtype)} is not its C type")
+    return np.dtype({
+        "names": [name for name, _, _, _ in fields],
+        "formats": [dtype for _, dtype, _, _ in fields],
+        "offsets": [offset for _, _, offset, _ in fields],
+        "itemsize": sizeof(DroneWorld),
+    })
+
+
+#: The dtype of core.records()["worlds"]: DroneWorld's fields, by name.
+WORLD_DTYPE = world_dtype()
+
+
 # ---- Small helpers ----
 
 cdef inline float norm3(const float* v) noexcept nogil:
@@ -705,12 +755,11 @@ cdef class DroneCore(VectorCore):
     # ---- Snapshots (get_state / set_state, never per step) ----
 
     cdef dict game_records(self):
-        # A DroneWorld holds no pointer: it is the whole state of a flight. Its raw bytes,
-        # [worlds, sizeof(DroneWorld)]: Cython's buffer format drops the length of an array of
-        # structs inside a struct (Gate gates[GATE_LIMIT]), so numpy cannot type its fields.
+        # A DroneWorld holds no pointer: it is the whole state of a flight. Its bytes viewed
+        # with WORLD_DTYPE, since Cython cannot type it (see world_dtype).
         return {"worlds": np.asarray(
             <unsigned char[:self.num_worlds * sizeof(DroneWorld)]><unsigned char*>self.worlds
-        ).reshape(self.num_worlds, sizeof(DroneWorld))}
+        ).view(WORLD_DTYPE)}
 
     cdef check_game_state(self, dict arrays):
         # Indices the rules read with (next_gate, recent_next) must stay in their arrays; every
@@ -747,7 +796,7 @@ cdef class DroneCore(VectorCore):
                         f"state['game.worlds'] holds {name} = {value} in world {world}"
                     )
 
-    # ---- Python-level inspection and test setters (never per step) ----
+    # ---- Python-level inspection (never per step; the test setters are tests/envs/setters.py) ----
 
     cdef DroneWorld* checked_world(self, world) except NULL:
         return &self.worlds[self.world_index(world)]
@@ -786,89 +835,6 @@ cdef class DroneCore(VectorCore):
             "hover_action": float(w.airframe.hover_action),
         }
 
-    def set_body(self, world, *, position=None, velocity=None, quaternion=None,
-                 angular_velocity=None, motor_speeds=None):
-        """Test setter: any of the body's state, in the units of state(); the quaternion is
-        normalised (it must not be zero), motor speeds lie in [0, max_motor_speed], the
-        position inside the arena. The progress baseline becomes the new distance to the
-        goal."""
-        cdef DroneWorld* w = self.checked_world(world)
-        cdef Body* b = &w.body
-        max_speed = w.airframe.values[MAX_MOTOR_SPEED]
-        if position is not None:
-            p = finite_vector("position", position, 3)
-            if not (abs(p[0]) <= HALF_WIDTH and abs(p[1]) <= HALF_WIDTH and 0 < p[2] <= CEILING):
-                raise ValueError(f"position must lie inside the arena, got {p.tolist()}")
-        if velocity is not None:
-            v = finite_vector("velocity", velocity, 3)
-        if quaternion is not None:
-            q = finite_vector("quaternion", quaternion, 4)
-            if not np.linalg.norm(q) > 1e-6:
-                raise ValueError(f"quaternion must not be zero, got {q.tolist()}")
-            q = q / np.linalg.norm(q)
-        if angular_velocity is not None:
-            omega = finite_vector("angular_velocity", angular_velocity, 3)
-        if motor_speeds is not None:
-            speeds = finite_vector("motor_speeds", motor_speeds, MOTORS)
-            if not ((speeds >= 0).all() and (speeds <= max_speed).all()):
-                raise ValueError(
-                    f"motor_speeds must lie in [0, {max_speed}], got {speeds.tolist()}"
-                )
-        # Checked first, written after: a refused call changes nothing.
-        if position is not None:
-            np.asarray(<float[:3]>b.position)[:] = p
-        if velocity is not None:
-            np.asarray(<float[:3]>b.velocity)[:] = v
-        if quaternion is not None:
-            np.asarray(<float[:4]>b.quaternion)[:] = q
-        if angular_velocity is not None:
-            np.asarray(<float[:3]>b.angular_velocity)[:] = omega
-        if motor_speeds is not None:
-            np.asarray(<float[:MOTORS]>b.motor_speeds)[:] = speeds
-        w.goal_distance = distance3(b.position, goal_of(w, self.task))
-
-    def set_target(self, world, target):
-        """Test setter (hover): the target point, inside the arena."""
-        cdef DroneWorld* w = self.checked_world(world)
-        if self.task != HOVER:
-            raise ValueError("set_target is for task 'hover'; racing, use set_gates")
-        p = finite_vector("target", target, 3)
-        if not (abs(p[0]) <= HALF_WIDTH and abs(p[1]) <= HALF_WIDTH and 0 < p[2] <= CEILING):
-            raise ValueError(f"target must lie inside the arena, got {p.tolist()}")
-        np.asarray(<float[:3]>w.target)[:] = p
-        w.goal_distance = distance3(w.body.position, w.target)
-
-    def set_gates(self, world, centres, forwards, next_gate=0):
-        """Test setter (race): the gates' centres [num_gates, 3] and forward directions
-        [num_gates, 2 or 3] (horizontal, normalised here), and the next gate's index."""
-        cdef DroneWorld* w = self.checked_world(world)
-        if self.task != RACE:
-            raise ValueError("set_gates is for task 'race'")
-        n = self.num_gates
-        c = np.asarray(centres, dtype=np.float64)
-        f = np.asarray(forwards, dtype=np.float64)
-        if c.shape != (n, 3) or f.shape not in ((n, 2), (n, 3)):
-            raise ValueError(
-                f"centres must have shape ({n}, 3) and forwards ({n}, 2) or ({n}, 3), got "
-                f"{c.shape} and {f.shape}"
-            )
-        if not (np.isfinite(c).all() and np.isfinite(f).all()):
-            raise ValueError("centres and forwards must be finite")
-        if f.shape[1] == 3 and (f[:, 2] != 0).any():
-            raise ValueError("gates stand upright: forwards must be horizontal (z = 0)")
-        lengths = np.hypot(f[:, 0], f[:, 1])
-        if not (lengths > 1e-6).all():
-            raise ValueError("forwards must not be zero")
-        if isinstance(next_gate, bool) or not isinstance(next_gate, int) or not 0 <= next_gate < n:
-            raise ValueError(f"next_gate must be an int in [0, {n - 1}], got {next_gate!r}")
-        for k in range(n):
-            for i in range(3):
-                w.gates[k].centre[i] = c[k, i]
-            set_gate_forward(&w.gates[k], f[k, 0] / lengths[k], f[k, 1] / lengths[k])
-        w.next_gate = next_gate
-        w.goal_distance = distance3(w.body.position, w.gates[w.next_gate].centre)
-
-
 cdef bint all_finite(const float* numbers, Py_ssize_t count):
     cdef Py_ssize_t i
     for i in range(count):
@@ -885,10 +851,3 @@ cdef rotation_matrix(const float* q):
         [TWO * (x * y + w * z), ONE - TWO * (x * x + z * z), TWO * (y * z - w * x)],
         [TWO * (x * z - w * y), TWO * (y * z + w * x), ONE - TWO * (x * x + y * y)],
     ], dtype=np.float64)
-
-
-def finite_vector(name, value, size):
-    array = np.asarray(value, dtype=np.float64)
-    if array.shape != (size,) or not np.isfinite(array).all():
-        raise ValueError(f"{name} must be {size} finite numbers, got {value!r}")
-    return array

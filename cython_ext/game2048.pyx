@@ -321,7 +321,7 @@ cdef class Game2048Core(VectorCore):
                     f"world {world}"
                 )
 
-    # ---- Python-level inspection and test setters (never per step) ----
+    # ---- Python-level inspection (never per step; the test setters are tests/envs/setters.py) ----
 
     cdef Board* checked_board(self, world) except NULL:
         return &self.boards[self.world_index(world)]
@@ -334,19 +334,6 @@ cdef class Game2048Core(VectorCore):
             "score": int(board.score),
             "max_tile": (1 << board.max_exponent) if board.max_exponent else 0,
         }
-
-    def set_board(self, world, cells, score=0):
-        """Test setter: the board's exponents (4 x 4 ints in [0, 17]) and score."""
-        cdef Board* board = self.checked_board(world)
-        array = np.asarray(cells)
-        if array.shape != (SIDE, SIDE) or array.dtype.kind not in "iu":
-            raise ValueError(f"cells must be 4 x 4 integers, got {array.dtype} {array.shape}")
-        if array.min() < 0 or array.max() > MAX_EXPONENT:
-            raise ValueError(f"exponents must be in [0, {MAX_EXPONENT}]")
-        np.asarray(<unsigned char[:CELLS]>board.cells)[:] = array.reshape(-1)
-        board.score = int(score)
-        board.max_exponent = int(array.max())
-        board.legal_moves = legal_moves(board)
 
 
 def move_line_by_rule(line):

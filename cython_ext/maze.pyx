@@ -334,7 +334,7 @@ cdef class MazeCore(VectorCore):
             if (border != WALL).any():
                 raise ValueError(f"state['game.tiles'] has a gap in the border wall in world {world}")
 
-    # ---- Python-level inspection and test setters (never per step) ----
+    # ---- Python-level inspection (never per step; the test setters are tests/envs/setters.py) ----
 
     cdef Maze* checked_maze(self, world) except NULL:
         return &self.mazes[self.world_index(world)]
@@ -365,62 +365,3 @@ cdef class MazeCore(VectorCore):
             "split": ("train", "test")[maze.split],
             "view": view,
         }
-
-    def set_maze(self, world, tiles, agent, goal, int heading=UP, shortest=None):
-        """Test setter: a maze (uint8 [size, size] codes, wall and floor, odd size within
-        [5, max_size], walled border), the agent's and goal's (row, column) on floor, the
-        heading; the step count restarts. shortest defaults to a breadth-first search."""
-        cdef Maze* maze = self.checked_maze(world)
-        cdef int index = self.world_index(world)
-        layout = np.asarray(tiles)
-        size = layout.shape[0] if layout.ndim == 2 else 0
-        if layout.ndim != 2 or layout.shape[1] != size or not (
-                SMALLEST_SIZE <= size <= self.max_size and size % 2 == 1):
-            raise ValueError(f"tiles must be square with an odd side in [5, {self.max_size}]")
-        if not np.isin(layout, (WALL, FLOOR)).all():
-            raise ValueError("tiles must hold only wall (0) and floor (1)")
-        if (layout[0] != WALL).any() or (layout[size - 1] != WALL).any() or (
-                layout[:, 0] != WALL).any() or (layout[:, size - 1] != WALL).any():
-            raise ValueError("the maze's border must be wall")
-        for name, (row, column) in (("agent", agent), ("goal", goal)):
-            if not (0 <= row < size and 0 <= column < size) or layout[row, column] != FLOOR:
-                raise ValueError(f"{name} must be a floor tile of the maze, got {(row, column)}")
-        if not 0 <= heading < 4:
-            raise ValueError(f"heading must be in [0, 3], got {heading}")
-        padded = np.asarray(<unsigned char[:self.stride * self.stride]>(
-            self.tiles + <size_t>index * self.stride * self.stride)).reshape(self.stride, self.stride)
-        padded[:] = UNKNOWN
-        start = self.vision
-        padded[start:start + size, start:start + size] = layout
-        maze.split = layout_split(self.maze_tiles(index), self.stride, size, &maze.layout_hash)
-        padded[start + goal[0], start + goal[1]] = GOAL
-        maze.size = size
-        maze.agent_row, maze.agent_column = agent
-        maze.goal_row, maze.goal_column = goal
-        maze.heading = heading
-        maze.shortest = shortest_path_length(layout, agent, goal) if shortest is None else shortest
-        maze.steps = 0
-        maze.step_limit = max(1, int(self.steps_per_tile * size * size))
-        maze.success = False
-
-
-def shortest_path_length(tiles, start, goal):
-    """Breadth-first search over the non-wall tiles: steps from start to goal, or -1 if the
-    goal cannot be reached. For tests and the test setter; the game gets it from carving."""
-    layout = np.asarray(tiles)
-    size = layout.shape[0]
-    distance = {tuple(start): 0}
-    frontier = [tuple(start)]
-    while frontier:
-        following = []
-        for row, column in frontier:
-            if (row, column) == tuple(goal):
-                return distance[(row, column)]
-            for direction in range(4):
-                near = (row + ROW_STEP[direction], column + COLUMN_STEP[direction])
-                if (0 <= near[0] < size and 0 <= near[1] < size and near not in distance
-                        and layout[near] != WALL):
-                    distance[near] = distance[(row, column)] + 1
-                    following.append(near)
-        frontier = following
-    return -1

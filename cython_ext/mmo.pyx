@@ -142,6 +142,10 @@ ACTION_NAMES = ("noop", "north", "east", "south", "west", "attack north", "attac
 SKILL_NAMES = ("melee", "ranged", "foraging", "fishing", "mining")
 TERRAIN_NAMES = ("void", "grass", "forest", "stone", "water", "mountain")
 ITEM_NAMES = ("none", "melee weapon", "ranged weapon", "armour", "tool")
+NODE_NAMES = ("none", "berries", "fish", "ore")
+CHANNEL_NAMES = ("terrain", "resources", "agents", "npcs", "items")  # the planes, in order
+NUM_TIERS = TIERS
+MAP_PADDING = PAD  # tiles of void around the map in every plane
 VIEW_SHAPE = (VIEW_ROWS, VIEW_COLUMNS)
 NUM_CHANNELS = CHANNELS
 SELF_SIZE = SELF_BYTES
@@ -1074,7 +1078,7 @@ cdef class MMOCore(VectorCore):
             return False
         return 0 <= self.row_of(tile) < self.height and 0 <= self.column_of(tile) < self.width
 
-    # ---- Python-level inspection and test setters (never per step) ----
+    # ---- Python-level inspection (never per step; the test setters are tests/envs/setters.py) ----
 
     def state(self, world):
         """A copy of one world for the scene and tests: terrain, resources (available nodes),
@@ -1130,89 +1134,6 @@ cdef class MMOCore(VectorCore):
             "npcs": npcs,
             "tick": int(self.heads[index].tick),
         }
-
-    cdef int checked_tile(self, int world, row, column, str name) except -1:
-        if not (0 <= row < self.height and 0 <= column < self.width):
-            raise ValueError(f"{name} must be inside the {self.width} x {self.height} map, "
-                             f"got ({row}, {column})")
-        return self.tile_of(row, column)
-
-    def set_terrain(self, world, row, column, terrain, node=NO_NODE):
-        """Test setter: one tile's terrain (TERRAIN_NAMES index) and resource node (available)."""
-        cdef int index = self.world_index(world)
-        cdef int tile = self.checked_tile(index, row, column, "the tile")
-        if not GRASS <= terrain <= MOUNTAIN or not NO_NODE <= node <= ORE:
-            raise ValueError("terrain must be in [1, 5] and node in [0, 3]")
-        self.plane(index, 0)[tile] = terrain
-        self.nodes[<size_t>index * self.plane_size + tile] = node
-        self.plane(index, 1)[tile] = node
-
-    def set_agent(self, world, agent, *, row=None, column=None, health=None, food=None,
-                  water=None, xp=None, inventory=None, rations=None, ore=None):
-        """Test setter: move an agent (to a free walkable tile) and set its numbers; xp is a
-        list per skill (levels follow), inventory a list of (kind, level) pairs."""
-        cdef int index = self.world_index(world)
-        if not 0 <= agent < self.agents_per_world:
-            raise IndexError(f"agent must be in [0, {self.agents_per_world - 1}], got {agent}")
-        cdef Agent* a = &self.agents[index * self.agents_per_world + agent]
-        cdef int tile, s
-        if row is not None:
-            tile = self.checked_tile(index, row, column, "the agent's tile")
-            self.lift_agent(index, agent)
-            if not self.walkable_free(index, tile):
-                raise ValueError(f"({row}, {column}) is not a free walkable tile")
-            self.place_agent(index, agent, tile)
-        if health is not None:
-            a.health = health
-        if food is not None:
-            a.food = food
-        if water is not None:
-            a.water = water
-        if xp is not None:
-            for s in range(SKILLS):
-                a.xp[s] = xp[s]
-                a.level[s] = level_for(xp[s])
-            if a.tile >= 0:
-                self.plane(index, 2)[a.tile] = <uint8_t>agent_band(a)
-        if inventory is not None:
-            if len(inventory) > INVENTORY_SLOTS:
-                raise ValueError(f"inventory holds at most {INVENTORY_SLOTS} items")
-            for s in range(INVENTORY_SLOTS):
-                kind, level = inventory[s] if s < len(inventory) else (0, 0)
-                if not (0 <= kind <= ITEM_KINDS and 0 <= level <= MAX_LEVEL):
-                    raise ValueError(f"bad item {(kind, level)}")
-                a.inventory_kind[s] = kind
-                a.inventory_level[s] = level
-        if rations is not None:
-            a.rations = rations
-        if ore is not None:
-            a.ore = ore
-
-    def set_npc(self, world, npc, row, column, tier=None, health=None):
-        """Test setter: place an NPC on a free walkable tile, with a tier and health."""
-        cdef int index = self.world_index(world)
-        if not 0 <= npc < self.npcs_per_world:
-            raise IndexError(f"npc must be in [0, {self.npcs_per_world - 1}], got {npc}")
-        cdef Npc* n = &self.npcs[index * self.npcs_per_world + npc]
-        cdef size_t base = <size_t>index * self.plane_size
-        cdef int tile = self.checked_tile(index, row, column, "the NPC's tile")
-        if n.tile >= 0:
-            self.npc_at[base + n.tile] = -1
-            self.plane(index, 3)[n.tile] = 0
-        if not self.walkable_free(index, tile):
-            raise ValueError(f"({row}, {column}) is not a free walkable tile")
-        n.tile = tile
-        n.tier = self.tier_at(tile) if tier is None else tier
-        n.health = 15 * n.tier if health is None else health
-        self.npc_at[base + tile] = npc
-        self.plane(index, 3)[tile] = <uint8_t>n.tier
-
-    def put_ground_item(self, world, row, column, kind, level):
-        """Test setter: an item (kind 1-4, level 1-10) on the ground."""
-        cdef int index = self.world_index(world)
-        cdef int tile = self.checked_tile(index, row, column, "the item's tile")
-        self.item_levels[<size_t>index * self.plane_size + tile] = 0
-        self.put_item(index, tile, kind, level)
 
 
 cdef float value_noise(unsigned int seed, int row, int column, int cell) noexcept nogil:

@@ -126,6 +126,7 @@ OBSERVATION_CODES = {
     "other_snake": SEE_OTHER_SNAKE,
 }
 DIRECTIONS = {"up": UP, "right": RIGHT, "down": DOWN, "left": LEFT}
+SNAKE_STATUSES = {"dead": DEAD, "alive": ALIVE, "unplaced": UNPLACED}
 #: Tiles are int16: SNAKE_TILE + agent must fit.
 MAX_SNAKES_PER_WORLD = 32767 - SNAKE_TILE
 
@@ -489,7 +490,7 @@ cdef class SnakeCore(VectorCore):
         cdef int x = cell % self.stride - self.vision, y = cell // self.stride - self.vision
         return 0 <= x < self.width and 0 <= y < self.height
 
-    # ---- Python-level inspection and test setters (never per step) ----
+    # ---- Python-level inspection (never per step; the test setters are tests/envs/setters.py) ----
 
     def _check_world(self, world):
         self.world_index(world)
@@ -497,12 +498,6 @@ cdef class SnakeCore(VectorCore):
     def _check_agent(self, agent):
         if not 0 <= agent < self.agents_per_world:
             raise IndexError(f"agent must be in [0, {self.agents_per_world - 1}], got {agent}")
-
-    def _check_cell(self, x, y, name="cell"):
-        if not (0 <= x < self.width and 0 <= y < self.height):
-            raise IndexError(
-                f"{name} ({x}, {y}) is outside the {self.width} x {self.height} field"
-            )
 
     def _xy(self, int cell):
         return (cell % self.stride - self.vision, cell // self.stride - self.vision)
@@ -548,75 +543,3 @@ cdef class SnakeCore(VectorCore):
             if segment < snake.length - 1:
                 cell += self.step_offset[w.toward_head[cell]]
         return cells
-
-    def clear_world(self, int world):
-        """Empty the field: no food, every snake of the world removed (inert until placed)."""
-        self._check_world(world)
-        cdef int row, first = world * self.agents_per_world
-        self.clear_field(world)
-        for row in range(first, first + self.agents_per_world):
-            self.park_unplaced(&self.snakes[row])
-            self.snakes[row].status = DEAD
-            self.snakes[row].food_eaten = 0
-
-    def place_snake(self, int world, int agent, cells, direction=None):
-        """Place snake `agent` alive on `cells`, (x, y) pairs from tail to head, each next to
-        the one before; its old body is removed first. `direction` (of its last move)
-        defaults to the step from the neck to the head, or up for a single cell."""
-        self._check_world(world)
-        self._check_agent(agent)
-        cells = [(int(x), int(y)) for x, y in cells]
-        if not cells:
-            raise ValueError("cells must hold at least the head")
-        if len(set(cells)) != len(cells):
-            raise ValueError(f"cells must not repeat, got {cells}")
-        steps = {(0, -1): UP, (1, 0): RIGHT, (0, 1): DOWN, (-1, 0): LEFT}
-        moves = []
-        for (x0, y0), (x1, y1) in zip(cells, cells[1:]):
-            if (x1 - x0, y1 - y0) not in steps:
-                raise ValueError(f"cells ({x0}, {y0}) and ({x1}, {y1}) are not neighbours")
-            moves.append(steps[(x1 - x0, y1 - y0)])
-        cdef Snake* snake = &self.snakes[world * self.agents_per_world + agent]
-        cdef World* w = &self.worlds[world]
-        for x, y in cells:
-            self._check_cell(x, y)
-            tile = w.tiles[self.cell_at(x, y)]
-            if tile != EMPTY and tile != snake.tile:
-                raise ValueError(f"cell ({x}, {y}) is not empty (tile {tile})")
-        if direction is None:
-            direction = moves[len(moves) - 1] if moves else UP
-        if direction not in (UP, RIGHT, DOWN, LEFT):
-            raise ValueError(f"direction must be 0, 1, 2 or 3, got {direction!r}")
-        self.remove_body(snake, EMPTY)
-        for (x, y), move in zip(cells, moves + [direction]):
-            w.tiles[self.cell_at(x, y)] = snake.tile
-            w.toward_head[self.cell_at(x, y)] = move
-        tail_x, tail_y = cells[0]
-        head_x, head_y = cells[len(cells) - 1]
-        snake.tail = self.cell_at(tail_x, tail_y)
-        snake.head = self.cell_at(head_x, head_y)
-        snake.length = len(cells)
-        snake.direction = direction
-        snake.status = ALIVE
-
-    def place_food(self, int world, int x, int y):
-        """Put food on the empty cell (x, y)."""
-        self._check_world(world)
-        self._check_cell(x, y)
-        cdef World* w = &self.worlds[world]
-        cdef int cell = self.cell_at(x, y)
-        if w.tiles[cell] != EMPTY:
-            raise ValueError(f"cell ({x}, {y}) is not empty (tile {w.tiles[cell]})")
-        w.tiles[cell] = FOOD
-        w.food_count += 1
-
-    def remove_food(self, int world, int x, int y):
-        """Take the food off cell (x, y)."""
-        self._check_world(world)
-        self._check_cell(x, y)
-        cdef World* w = &self.worlds[world]
-        cdef int cell = self.cell_at(x, y)
-        if w.tiles[cell] != FOOD:
-            raise ValueError(f"cell ({x}, {y}) holds no food (tile {w.tiles[cell]})")
-        w.tiles[cell] = EMPTY
-        w.food_count -= 1

@@ -15,6 +15,7 @@ from hypothesis.extra import numpy as hnp
 
 import shoal  # noqa: F401  (registers the ids)
 from shoal._ext.game2048 import move_line_by_rule
+from tests.envs import setters
 
 UP, RIGHT, DOWN, LEFT = range(4)
 
@@ -55,7 +56,7 @@ def make(**kwargs):
 
 
 def set_board(env, rows, score=0):
-    env.core.set_board(0, np.array(rows), score)
+    setters.set_board(env.core, 0, np.array(rows), score)
 
 
 @pytest.mark.parametrize(("line", "after"), [
@@ -209,7 +210,7 @@ def test_same_step_final_info_holds_the_final_boards_masks():
 def test_a_state_whose_legal_moves_do_not_fit_its_board_is_refused():
     envs = gymnasium.make_vec("shoal/2048-v0", num_envs=2)
     envs.reset(seed=0)
-    envs.core.set_board(1, np.array([[1, 0, 0, 0]] + [[0] * 4] * 3))  # right and down only
+    setters.set_board(envs.core, 1, np.array([[1, 0, 0, 0]] + [[0] * 4] * 3))  # right and down only
     state = envs.get_state()
     boards = state["game.boards"]
     # Board: 16 cells, the int64 score at 16, max_exponent at 24, legal_moves at 28.

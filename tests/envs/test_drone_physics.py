@@ -19,6 +19,7 @@ from shoal.drone import CRAZYFLIE, DroneEnv, DroneGame, DronePresentation, Drone
 from shoal.drone_play import assisted_action
 from shoal.render.scene import HUD_HEIGHT
 from shoal.render.scenes import drone as drone_scene
+from tests.envs.setters import set_body, set_gates, set_target
 
 STEP = 0.02  # seconds per step
 #: No shaping: rewards are only what a test switches on.
@@ -71,8 +72,8 @@ def test_the_hover_command_holds_altitude():
     hover = command(hover_speed, parameters)
     assert core.state(0)["hover_action"] == pytest.approx(hover, abs=1e-6)
     assert hover == pytest.approx(0.414, abs=1e-3)  # the default Crazyflie's
-    core.set_body(0, position=(0.5, -1.0, 2.0), velocity=(0, 0, 0), quaternion=level(1.0),
-                  angular_velocity=(0, 0, 0), motor_speeds=[hover_speed] * 4)
+    set_body(core, 0, position=(0.5, -1.0, 2.0), velocity=(0, 0, 0), quaternion=level(1.0),
+             angular_velocity=(0, 0, 0), motor_speeds=[hover_speed] * 4)
     for _ in range(50):  # a second
         step(env, [core.state(0)["hover_action"]] * 4)
     state = core.state(0)
@@ -84,8 +85,8 @@ def test_the_hover_command_holds_altitude():
 def test_free_fall_matches_g():
     env = make(drag=0.0)
     core = env.core
-    core.set_body(0, position=(0.0, 0.0, 3.5), velocity=(0.3, 0.0, 1.0), quaternion=level(),
-                  angular_velocity=(0, 0, 0), motor_speeds=[0.0] * 4)
+    set_body(core, 0, position=(0.0, 0.0, 3.5), velocity=(0.3, 0.0, 1.0), quaternion=level(),
+             angular_velocity=(0, 0, 0), motor_speeds=[0.0] * 4)
     g = core.state(0)["parameters"]["gravity"]
     for n in range(1, 31):
         step(env, [-1.0] * 4)  # motors off
@@ -100,8 +101,8 @@ def test_linear_drag_slows_a_fall_toward_terminal_speed():
     mass, drag = 0.027, 0.05
     env = make(drag=drag)
     core = env.core
-    core.set_body(0, position=(0.0, 0.0, 3.9), velocity=(0, 0, 0), quaternion=level(),
-                  motor_speeds=[0.0] * 4)
+    set_body(core, 0, position=(0.0, 0.0, 3.9), velocity=(0, 0, 0), quaternion=level(),
+             motor_speeds=[0.0] * 4)
     g = core.state(0)["parameters"]["gravity"]
     velocity, dt = 0.0, STEP / 4
     for _ in range(25):
@@ -124,8 +125,8 @@ def test_equal_motors_give_no_torque_whatever_the_attitude():
         q = random_quaternion(rng)
         q = q if q[0] > 0.6 else level(rng.uniform(-3, 3))  # not upside down: stay airborne
         speed = rng.uniform(800, 2000)
-        core.set_body(0, position=(0, 0, 2.0), velocity=(0, 0, 0), quaternion=q,
-                      angular_velocity=(0, 0, 0), motor_speeds=[speed] * 4)
+        set_body(core, 0, position=(0, 0, 2.0), velocity=(0, 0, 0), quaternion=q,
+                 angular_velocity=(0, 0, 0), motor_speeds=[speed] * 4)
         before = core.state(0)["quaternion"]
         for _ in range(5):
             step(env, [command(speed, core.state(0)["parameters"])] * 4)
@@ -145,8 +146,8 @@ def spin_up(env, deltas) -> dict:
     state = core.state(0)
     hover = state["hover_action"]
     hover_speed = (hover + 1) / 2 * state["parameters"]["max_motor_speed"]
-    core.set_body(0, position=(0, 0, 2.0), velocity=(0, 0, 0), quaternion=level(),
-                  angular_velocity=(0, 0, 0), motor_speeds=[hover_speed] * 4)
+    set_body(core, 0, position=(0, 0, 2.0), velocity=(0, 0, 0), quaternion=level(),
+             angular_velocity=(0, 0, 0), motor_speeds=[hover_speed] * 4)
     for _ in range(5):
         step(env, [hover + d for d in deltas])
     return core.state(0)
@@ -195,9 +196,9 @@ def test_the_quaternion_stays_unit_and_the_rotation_orthonormal():
 def test_mechanical_energy_is_conserved_in_free_flight_with_drag_off():
     env = make(drag=0.0)
     core = env.core
-    core.set_body(0, position=(-1.0, 0.5, 1.0), velocity=(1.0, -0.5, 3.0),
-                  quaternion=random_quaternion(np.random.default_rng(4)),
-                  angular_velocity=(3.0, -2.0, 5.0), motor_speeds=[0.0] * 4)
+    set_body(core, 0, position=(-1.0, 0.5, 1.0), velocity=(1.0, -0.5, 3.0),
+             quaternion=random_quaternion(np.random.default_rng(4)),
+             angular_velocity=(3.0, -2.0, 5.0), motor_speeds=[0.0] * 4)
     energy = mechanical_energy(core.state(0))
     for _ in range(40):
         step(env, [-1.0] * 4)
@@ -209,9 +210,9 @@ def test_with_drag_off_energy_changes_by_exactly_the_thrusts_work():
     env = make(drag=0.0, motor_time_constant=0.0)
     core = env.core
     tilt = 0.3
-    core.set_body(0, position=(0.0, 0.0, 1.0), velocity=(0.5, 0.0, 0.0),
-                  quaternion=(math.cos(tilt / 2), math.sin(tilt / 2), 0, 0),
-                  angular_velocity=(0, 0, 0), motor_speeds=[1700.0] * 4)
+    set_body(core, 0, position=(0.0, 0.0, 1.0), velocity=(0.5, 0.0, 0.0),
+             quaternion=(math.cos(tilt / 2), math.sin(tilt / 2), 0, 0),
+             angular_velocity=(0, 0, 0), motor_speeds=[1700.0] * 4)
     p = core.state(0)["parameters"]
     action = command(1700.0, p)
     for _ in range(20):
@@ -228,8 +229,8 @@ def test_with_drag_off_energy_changes_by_exactly_the_thrusts_work():
 def test_drag_only_takes_energy_away():
     env = make(drag=0.02)
     core = env.core
-    core.set_body(0, position=(0.0, 0.0, 2.0), velocity=(3.0, 1.0, 2.0), quaternion=level(),
-                  motor_speeds=[0.0] * 4)
+    set_body(core, 0, position=(0.0, 0.0, 2.0), velocity=(3.0, 1.0, 2.0), quaternion=level(),
+             motor_speeds=[0.0] * 4)
     energy = mechanical_energy(core.state(0))
     for _ in range(20):
         step(env, [-1.0] * 4)
@@ -242,7 +243,7 @@ def test_motors_follow_commands_with_a_first_order_lag():
     tau = 0.05
     env = make(motor_time_constant=tau, substeps=4)
     core = env.core
-    core.set_body(0, motor_speeds=[1000.0] * 4)
+    set_body(core, 0, motor_speeds=[1000.0] * 4)
     p = core.state(0)["parameters"]
     target = 1800.0
     step(env, [command(target, p)] * 4)
@@ -341,14 +342,14 @@ def race(**kwargs) -> DroneVectorEnv:
     """A three-gate race in free space (no gravity, no drag, motors off): the drone flies in
     straight lines at the velocity it is given."""
     env = make(task="race", num_gates=3, gravity=0.0, drag=0.0, **{**NO_SHAPING, **kwargs})
-    env.core.set_gates(0, centres=[(0, 0, 2), (2, 2, 2), (-2, 2, 2)],
-                       forwards=[(1, 0), (-1, 1), (-1, -1)])
+    set_gates(env.core, 0, centres=[(0, 0, 2), (2, 2, 2), (-2, 2, 2)],
+              forwards=[(1, 0), (-1, 1), (-1, -1)])
     return env
 
 
 def fly_through(env, start, velocity, steps: int = 10) -> list:
-    env.core.set_body(0, position=start, velocity=velocity, quaternion=level(),
-                      angular_velocity=(0, 0, 0), motor_speeds=[0.0] * 4)
+    set_body(env.core, 0, position=start, velocity=velocity, quaternion=level(),
+             angular_velocity=(0, 0, 0), motor_speeds=[0.0] * 4)
     results = []
     for _ in range(steps):
         results.append(step(env, [-1.0] * 4))
@@ -438,8 +439,8 @@ def test_the_race_course_is_a_loop_of_gates_inside_the_arena():
 ])
 def test_crashes_terminate_with_the_penalty(position, velocity, spin, kwargs):
     env = make(crash_penalty=4.0, **NO_SHAPING, **kwargs)
-    env.core.set_body(0, position=position, velocity=velocity, angular_velocity=spin,
-                      quaternion=level(), motor_speeds=[0.0] * 4)
+    set_body(env.core, 0, position=position, velocity=velocity, angular_velocity=spin,
+             quaternion=level(), motor_speeds=[0.0] * 4)
     for n in range(20):
         _, rewards, terminated, truncated, infos = step(env, [-1.0] * 4)
         if terminated[0]:
@@ -512,8 +513,8 @@ def test_observations_stay_in_the_box_under_random_actions(task, seed, speed, sp
     rng = np.random.default_rng(seed)
     # Start from an extreme state too: fast, spinning, tilted.
     direction = random_quaternion(rng)[:3]
-    env.core.set_body(0, velocity=speed * direction, angular_velocity=spin * direction[::-1],
-                      quaternion=(math.cos(tilt / 2), math.sin(tilt / 2), 0, 0))
+    set_body(env.core, 0, velocity=speed * direction, angular_velocity=spin * direction[::-1],
+             quaternion=(math.cos(tilt / 2), math.sin(tilt / 2), 0, 0))
     for _ in range(60):
         obs, *_ = env.step(rng.uniform(-1, 1, (4, 4)).astype(np.float32))
         assert obs.dtype == np.float32
@@ -562,15 +563,15 @@ def test_every_reward_term_is_as_documented(task):
 
 def at_rest_in_the_air(core) -> None:
     """Level and still at (0, 0, 2), 2 m above the ground."""
-    core.set_body(0, position=(0, 0, 2), velocity=(0, 0, 0), quaternion=level(),
-                  angular_velocity=(0, 0, 0))
+    set_body(core, 0, position=(0, 0, 2), velocity=(0, 0, 0), quaternion=level(),
+             angular_velocity=(0, 0, 0))
 
 
 def test_hovering_on_the_target_earns_the_bonus_and_nothing_else():
     env = make(hover_bonus=0.25)
     core = env.core
     at_rest_in_the_air(core)
-    core.set_target(0, (0.05, 0, 2))
+    set_target(core, 0, (0.05, 0, 2))
     hover = core.state(0)["hover_action"]
     for _ in range(10):
         _, rewards, *_ = step(env, [hover] * 4)
@@ -584,7 +585,7 @@ def test_hover_statistics_hold_time_reach_time_and_error():
     env = make(max_episode_steps=100, hover_radius=0.1)
     core = env.core
     at_rest_in_the_air(core)
-    core.set_target(0, (0.3, 0, 2))
+    set_target(core, 0, (0.3, 0, 2))
     # Fly toward the target with the assisted controller for 80 steps, then sit still.
     for n in range(100):
         state = core.state(0)
@@ -608,7 +609,7 @@ def test_a_target_never_reached_reports_the_episode_duration():
     env = make(max_episode_steps=30)
     core = env.core
     at_rest_in_the_air(core)
-    core.set_target(0, (0, 0.5, 2))
+    set_target(core, 0, (0, 0.5, 2))
     hover = core.state(0)["hover_action"]
     for _ in range(30):
         _, _, _, truncated, infos = step(env, [hover] * 4)
@@ -660,7 +661,7 @@ def test_a_state_with_a_bad_gate_index_or_broken_numbers_is_refused():
     env = make(task="race", num_gates=3)
     centres = env.core.state(0)["gate_centres"]
     forwards = env.core.state(0)["gate_forwards"]
-    offset = field_offset(env, lambda: env.core.set_gates(0, centres, forwards, next_gate=2))
+    offset = field_offset(env, lambda: set_gates(env.core, 0, centres, forwards, next_gate=2))
     state = env.get_state()
     bad = {**state, "game.worlds": state["game.worlds"].copy()}
     bad["game.worlds"][0, offset:offset + 4] = np.frombuffer(np.int32(3).tobytes(), np.uint8)
@@ -681,15 +682,15 @@ def test_a_state_with_a_bad_gate_index_or_broken_numbers_is_refused():
 def test_set_body_refuses_impossible_states():
     core = make().core
     with pytest.raises(ValueError, match="quaternion"):
-        core.set_body(0, quaternion=(0, 0, 0, 0))
+        set_body(core, 0, quaternion=(0, 0, 0, 0))
     with pytest.raises(ValueError, match="motor_speeds"):
-        core.set_body(0, motor_speeds=[5000.0] * 4)
+        set_body(core, 0, motor_speeds=[5000.0] * 4)
     with pytest.raises(ValueError, match="arena"):
-        core.set_body(0, position=(0, 0, -1))
+        set_body(core, 0, position=(0, 0, -1))
     with pytest.raises(ValueError, match="velocity"):
-        core.set_body(0, velocity=(0, np.inf, 0))
+        set_body(core, 0, velocity=(0, np.inf, 0))
     with pytest.raises(ValueError, match="race"):
-        core.set_gates(0, [(0, 0, 1)] * 5, [(1, 0)] * 5)
+        set_gates(core, 0, [(0, 0, 1)] * 5, [(1, 0)] * 5)
 
 
 # ---- Assisted flight ----
@@ -706,8 +707,8 @@ def fly_assisted(env, desired, yaw_rate, steps):
 @pytest.mark.parametrize("randomize", [None, {"mass": (0.03, 0.03), "drag": (0.02, 0.02)}])
 def test_the_assisted_controller_flies_at_a_commanded_velocity_and_holds_still(randomize):
     env = make(randomize=randomize)
-    env.core.set_body(0, position=(-2, 0, 2), velocity=(0, 0, 0), quaternion=level(0.5),
-                      angular_velocity=(0, 0, 0))
+    set_body(env.core, 0, position=(-2, 0, 2), velocity=(0, 0, 0), quaternion=level(0.5),
+             angular_velocity=(0, 0, 0))
     state = fly_assisted(env, (1.0, -0.5, 0.3), 0.0, 150)
     np.testing.assert_allclose(state["velocity"], (1.0, -0.5, 0.3), atol=0.03)
     state = fly_assisted(env, (0, 0, 0), 0.0, 150)
@@ -764,8 +765,8 @@ def pinhole(point, eye, target, width, height, field_of_view):
 
 def test_the_scene_draws_the_drone_where_the_camera_puts_it():
     env = make(render_mode="rgb_array")
-    env.core.set_body(0, position=(1.0, 1.5, 2.0), quaternion=level(0.3))
-    env.core.set_target(0, (-2.0, -2.0, 1.0))
+    set_body(env.core, 0, position=(1.0, 1.5, 2.0), quaternion=level(0.3))
+    set_target(env.core, 0, (-2.0, -2.0, 1.0))
     frame = env.render()
     scene = env.scene
     assert frame.shape == (scene.height, scene.width, 3)
@@ -776,7 +777,7 @@ def test_the_scene_draws_the_drone_where_the_camera_puts_it():
     assert (frame[pinhole((-2.0, -2.0, 1.0), *args)] == drone_scene.TARGET).all()
     assert len(np.unique(frame.reshape(-1, 3), axis=0)) >= 8
     # Moved, the drone's pixels move with it.
-    env.core.set_body(0, position=(-1.0, -1.0, 1.0))
+    set_body(env.core, 0, position=(-1.0, -1.0, 1.0))
     moved = env.render()
     assert (moved[pinhole((-1.0, -1.0, 1.0), *args)] == drone_scene.BODY).all()
     assert not (moved[pinhole((1.0, 1.5, 2.0), *args)] == drone_scene.BODY).all()
@@ -784,7 +785,7 @@ def test_the_scene_draws_the_drone_where_the_camera_puts_it():
 
 def test_the_scene_highlights_the_next_gate_and_the_chase_camera_centres_the_drone():
     env = race(render_mode="rgb_array")
-    env.core.set_body(0, position=(-1.5, 0, 2))
+    set_body(env.core, 0, position=(-1.5, 0, 2))
     frame = env.render()
     args = (drone_scene.WORLD_CAMERA_POSITION, drone_scene.WORLD_CAMERA_TARGET,
             env.scene.width, env.scene.height, drone_scene.FIELD_OF_VIEW)
@@ -794,7 +795,7 @@ def test_the_scene_highlights_the_next_gate_and_the_chase_camera_centres_the_dro
     assert (frame[pinhole(top_bar_of_gate_1, *args)] == drone_scene.SECOND_GATE).all()
 
     chase = race(render_mode="rgb_array", render_view="agent")
-    chase.core.set_body(0, position=(-1.5, 0, 2), quaternion=level(0.7))
+    set_body(chase.core, 0, position=(-1.5, 0, 2), quaternion=level(0.7))
     frame = chase.render()
     heading = np.array([math.cos(0.7), math.sin(0.7), 0.0])
     eye = (np.array((-1.5, 0, 2)) - drone_scene.CHASE_DISTANCE * heading

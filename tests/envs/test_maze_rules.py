@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import shoal  # noqa: F401  (registers the ids)
-from shoal._ext.maze import TILE_CODES, shortest_path_length
+from shoal._ext.maze import TILE_CODES
+from tests.envs.setters import set_maze, shortest_path_length
 
 WALL, FLOOR, GOAL, AGENT, UNKNOWN = (TILE_CODES[name] for name in
                                      ("wall", "floor", "goal", "agent", "unknown"))
@@ -93,9 +94,9 @@ def test_train_and_test_never_share_a_layout_and_mirrors_cross_over():
     envs = make_vec(1, min_size=5, max_size=9)
     for size, layout in sorted(train)[:10]:
         tiles = np.frombuffer(layout, np.uint8).reshape(size, size)
-        envs.core.set_maze(0, tiles, (1, 1), (size - 2, size - 2))
+        set_maze(envs.core, 0, tiles, (1, 1), (size - 2, size - 2))
         assert envs.core.state(0)["split"] == "train"
-        envs.core.set_maze(0, tiles.T, (1, 1), (size - 2, size - 2))
+        set_maze(envs.core, 0, tiles.T, (1, 1), (size - 2, size - 2))
         assert envs.core.state(0)["split"] == "test"
 
 
@@ -110,7 +111,7 @@ def test_split_all_draws_from_both_splits_and_each_split_keeps_to_its_own():
 
 def corridor_env(**kwargs):
     envs = make_vec(1, min_size=7, max_size=7, **kwargs)
-    envs.core.set_maze(0, CORRIDOR, agent=(1, 1), goal=(5, 5), heading=RIGHT)
+    set_maze(envs.core, 0, CORRIDOR, agent=(1, 1), goal=(5, 5), heading=RIGHT)
     return envs
 
 
@@ -246,11 +247,11 @@ def test_bad_parameters_are_clear_errors():
 def test_the_test_setter_refuses_what_is_not_a_maze():
     envs = make_vec(1, max_size=9)
     with pytest.raises(ValueError, match="odd side"):
-        envs.core.set_maze(0, np.zeros((6, 6), np.uint8), (1, 1), (3, 3))
+        set_maze(envs.core, 0, np.zeros((6, 6), np.uint8), (1, 1), (3, 3))
     with pytest.raises(ValueError, match="border must be wall"):
-        envs.core.set_maze(0, np.ones((7, 7), np.uint8), (1, 1), (5, 5))
+        set_maze(envs.core, 0, np.ones((7, 7), np.uint8), (1, 1), (5, 5))
     with pytest.raises(ValueError, match="agent must be a floor tile"):
-        envs.core.set_maze(0, CORRIDOR, (2, 2), (5, 5))
+        set_maze(envs.core, 0, CORRIDOR, (2, 2), (5, 5))
 
 
 def test_a_state_with_the_agent_off_its_maze_is_refused():

@@ -31,6 +31,7 @@ from shoal.mmo import (
     USE,
     WEST,
 )
+from tests.envs.setters import set_agent, set_npc, set_terrain
 
 GRASS, FOREST, STONE, WATER, MOUNTAIN = 1, 2, 3, 4, 5
 BERRIES, FISH, ORE = 1, 2, 3
@@ -48,15 +49,15 @@ def small_world(agents: int = 2, npcs: int = 1, **kwargs):
     core = envs.core
     for row in range(CENTRE - 3, CENTRE + 4):
         for column in range(CENTRE - 3, CENTRE + 4):
-            core.set_terrain(0, row, column, GRASS)
+            set_terrain(core, 0, row, column, GRASS)
     for agent in range(agents):  # agent 0 at the centre, the others far above it
         row = CENTRE if agent == 0 else CENTRE - 11 + agent // 8
         column = CENTRE if agent == 0 else CENTRE - 4 + agent % 8
-        core.set_terrain(0, row, column, GRASS)
-        core.set_agent(0, agent, row=row, column=column)
+        set_terrain(core, 0, row, column, GRASS)
+        set_agent(core, 0, agent, row=row, column=column)
     if npcs:  # in a far corner
-        core.set_terrain(0, 2, 2, GRASS)
-        core.set_npc(0, 0, 2, 2, tier=1)
+        set_terrain(core, 0, 2, 2, GRASS)
+        set_npc(core, 0, 0, 2, 2, tier=1)
     return envs
 
 
@@ -76,10 +77,10 @@ def test_needs_drain_hurt_at_zero_and_health_regenerates_when_fed():
     for _ in range(6):
         act(envs, NOOP)
     assert agent(envs)["food"] == food - 2 and agent(envs)["water"] == water - 3
-    envs.core.set_agent(0, 0, food=0, water=0, health=50)
+    set_agent(envs.core, 0, 0, food=0, water=0, health=50)
     act(envs, NOOP)
     assert agent(envs)["health"] == 46  # 2 for hunger, 2 for thirst
-    envs.core.set_agent(0, 0, food=90, water=90, health=50)
+    set_agent(envs.core, 0, 0, food=90, water=90, health=50)
     for _ in range(8):
         act(envs, NOOP)
     assert agent(envs)["health"] == 52  # 1 every 4 ticks
@@ -87,15 +88,15 @@ def test_needs_drain_hurt_at_zero_and_health_regenerates_when_fed():
 
 def test_eating_a_ration_and_drinking_next_to_water():
     envs = small_world()
-    envs.core.set_agent(0, 0, food=50, water=20, rations=2)
+    set_agent(envs.core, 0, 0, food=50, water=20, rations=2)
     *_, infos = act(envs, EAT)
     assert agent(envs)["food"] == 50 + 30 and agent(envs)["rations"] == 1
     assert not infos["action_mask"][0, DRINK]  # no water near
     act(envs, DRINK)
-    envs.core.set_terrain(0, CENTRE, CENTRE + 1, WATER)
+    set_terrain(envs.core, 0, CENTRE, CENTRE + 1, WATER)
     *_, infos = act(envs, NOOP)
     assert infos["action_mask"][0, DRINK]
-    envs.core.set_agent(0, 0, water=20)
+    set_agent(envs.core, 0, 0, water=20)
     thirst = (envs.core.state(0)["tick"] + 1) % 2 == 0  # water falls on even ticks
     act(envs, DRINK)
     assert agent(envs)["water"] == 20 + 50 - thirst
@@ -103,7 +104,7 @@ def test_eating_a_ration_and_drinking_next_to_water():
 
 def test_gathering_takes_the_node_gives_experience_and_the_node_grows_back():
     envs = small_world()
-    envs.core.set_terrain(0, CENTRE - 1, CENTRE, FOREST, BERRIES)
+    set_terrain(envs.core, 0, CENTRE - 1, CENTRE, FOREST, BERRIES)
     act(envs, USE)
     state = envs.core.state(0)
     assert state["agents"][0]["rations"] == 1 and state["agents"][0]["xp"][FORAGING] == 1
@@ -115,21 +116,21 @@ def test_gathering_takes_the_node_gives_experience_and_the_node_grows_back():
     assert envs.core.state(0)["resources"][CENTRE - 1, CENTRE] == 0  # 99 ticks later
     act(envs, NOOP)
     assert envs.core.state(0)["resources"][CENTRE - 1, CENTRE] == BERRIES  # 100 ticks later
-    envs.core.set_terrain(0, CENTRE - 1, CENTRE, GRASS)  # no berries: the ore is next
-    envs.core.set_terrain(0, CENTRE + 1, CENTRE, STONE, ORE)
+    set_terrain(envs.core, 0, CENTRE - 1, CENTRE, GRASS)  # no berries: the ore is next
+    set_terrain(envs.core, 0, CENTRE + 1, CENTRE, STONE, ORE)
     act(envs, USE)
     assert agent(envs)["ore"] == 1 and agent(envs)["xp"][MINING] == 1
 
 
 def test_equipment_needs_the_skill_at_the_items_level():
     envs = small_world()
-    envs.core.set_agent(0, 0, inventory=[(MELEE_WEAPON, 3), (TOOL, 1)])
+    set_agent(envs.core, 0, 0, inventory=[(MELEE_WEAPON, 3), (TOOL, 1)])
     *_, infos = act(envs, EQUIP)
     state = agent(envs)
     assert state["equipped"] == [0, 0, 1]  # the tool (level 1); the level-3 weapon needs melee 3
     assert state["inventory"] == [(MELEE_WEAPON, 3)]
     assert not infos["action_mask"][0, EQUIP]
-    envs.core.set_agent(0, 0, xp=[16, 0, 0, 0, 0])  # melee level 3
+    set_agent(envs.core, 0, 0, xp=[16, 0, 0, 0, 0])  # melee level 3
     act(envs, EQUIP)
     state = agent(envs)
     assert state["levels"][MELEE] == 3 and state["equipped"][0] == 3 and not state["weapon_ranged"]
@@ -139,13 +140,13 @@ def test_equipment_needs_the_skill_at_the_items_level():
 def test_attacking_an_npc_deals_the_formula_and_a_kill_drops_an_item():
     envs = small_world(npcs=1)
     core = envs.core
-    core.set_npc(0, 0, CENTRE - 1, CENTRE, tier=2, health=30)
-    core.set_agent(0, 0, xp=[4, 0, 0, 0, 0])  # melee level 2
+    set_npc(core, 0, 0, CENTRE - 1, CENTRE, tier=2, health=30)
+    set_agent(core, 0, 0, xp=[4, 0, 0, 0, 0])  # melee level 2
     act(envs, ATTACK_NORTH)
     npc = core.state(0)["npcs"][0]
     assert npc["health"] == 30 - (5 + 2)  # no weapon
     assert agent(envs)["xp"][MELEE] == 5
-    core.set_npc(0, 0, CENTRE - 1, CENTRE, tier=2, health=3)
+    set_npc(core, 0, 0, CENTRE - 1, CENTRE, tier=2, health=3)
     _, rewards, *_ = act(envs, ATTACK_NORTH)
     state = core.state(0)
     assert state["npcs"][0]["row"] == -1  # slain, back later
@@ -158,10 +159,10 @@ def test_attacking_an_npc_deals_the_formula_and_a_kill_drops_an_item():
 def test_ranged_weapons_reach_three_tiles_and_melee_only_one():
     envs = small_world(npcs=1)
     core = envs.core
-    core.set_npc(0, 0, CENTRE, CENTRE + 3, tier=1, health=15)
+    set_npc(core, 0, 0, CENTRE, CENTRE + 3, tier=1, health=15)
     *_, infos = act(envs, NOOP)
     assert not infos["action_mask"][0, ATTACK_EAST]
-    core.set_agent(0, 0, inventory=[(RANGED_WEAPON, 1)])
+    set_agent(core, 0, 0, inventory=[(RANGED_WEAPON, 1)])
     act(envs, EQUIP)
     *_, infos = act(envs, NOOP)
     assert agent(envs)["weapon_ranged"] and infos["action_mask"][0, ATTACK_EAST]
@@ -173,7 +174,7 @@ def test_ranged_weapons_reach_three_tiles_and_melee_only_one():
 def test_agents_fight_each_other_only_with_pvp():
     for pvp in (False, True):
         envs = small_world(npcs=0, pvp=pvp)
-        envs.core.set_agent(0, 1, row=CENTRE, column=CENTRE + 1)
+        set_agent(envs.core, 0, 1, row=CENTRE, column=CENTRE + 1)
         *_, infos = act(envs, NOOP)
         assert infos["action_mask"][0, ATTACK_EAST] == pvp
         act(envs, ATTACK_EAST)
@@ -183,20 +184,20 @@ def test_agents_fight_each_other_only_with_pvp():
 def test_npcs_chase_strike_and_flee():
     envs = small_world(npcs=1)
     core = envs.core
-    core.set_npc(0, 0, CENTRE, CENTRE + 3, tier=1)
+    set_npc(core, 0, 0, CENTRE, CENTRE + 3, tier=1)
     act(envs, NOOP)
     assert core.state(0)["npcs"][0]["column"] == CENTRE + 2  # one step closer
-    core.set_npc(0, 0, CENTRE, CENTRE + 1, tier=2)
+    set_npc(core, 0, 0, CENTRE, CENTRE + 1, tier=2)
     act(envs, NOOP)
     assert agent(envs)["health"] == 100 - (2 + 3 * 2)  # struck
-    core.set_npc(0, 0, CENTRE, CENTRE + 1, tier=2, health=5)  # below a third: runs
+    set_npc(core, 0, 0, CENTRE, CENTRE + 1, tier=2, health=5)  # below a third: runs
     act(envs, NOOP)
     assert core.state(0)["npcs"][0]["column"] == CENTRE + 2
 
 
 def test_crafting_turns_ore_into_an_item():
     envs = small_world()
-    envs.core.set_agent(0, 0, ore=5, xp=[0, 0, 0, 0, 16])  # mining level 3
+    set_agent(envs.core, 0, 0, ore=5, xp=[0, 0, 0, 0, 16])  # mining level 3
     act(envs, CRAFT)
     state = agent(envs)
     assert state["ore"] == 1 and len(state["inventory"]) == 1
@@ -208,8 +209,8 @@ def test_crafting_turns_ore_into_an_item():
 
 def test_death_terminates_drops_the_best_item_and_a_new_agent_respawns():
     envs = small_world()
-    envs.core.set_agent(0, 0, health=2, food=0, water=50,
-                        inventory=[(ARMOUR, 2), (MELEE_WEAPON, 5)])
+    set_agent(envs.core, 0, 0, health=2, food=0, water=50,
+              inventory=[(ARMOUR, 2), (MELEE_WEAPON, 5)])
     observations, rewards, terminations, truncations, infos = act(envs, NOOP)
     assert terminations[0] and not terminations[1] and not truncations.any()
     assert agent(envs)["row"] == -1  # off the map at once: it blocks nothing
@@ -330,8 +331,8 @@ def test_a_state_with_an_agent_off_the_map_is_refused():
 def test_an_npc_strikes_the_agent_beside_it_before_one_diagonal():
     envs = small_world(agents=2, npcs=1)
     core = envs.core
-    core.set_agent(0, 1, row=CENTRE - 1, column=CENTRE + 2)  # diagonal to the NPC, scanned first
-    core.set_npc(0, 0, CENTRE, CENTRE + 1, tier=1)  # beside agent 0 (to its east)
+    set_agent(core, 0, 1, row=CENTRE - 1, column=CENTRE + 2)  # diagonal to the NPC, scanned first
+    set_npc(core, 0, 0, CENTRE, CENTRE + 1, tier=1)  # beside agent 0 (to its east)
     act(envs, NOOP)
     assert agent(envs, 0)["health"] == 100 - 5 and agent(envs, 1)["health"] == 100
     assert core.state(0)["npcs"][0]["column"] == CENTRE + 1  # it struck instead of moving
@@ -342,8 +343,8 @@ def test_a_blow_to_zero_health_kills_even_when_health_would_regenerate():
     core = envs.core
     while (core.state(0)["tick"] + 1) % 4:  # the next tick regenerates health
         act(envs, NOOP)
-    core.set_agent(0, 0, health=5, food=90, water=90)
-    core.set_npc(0, 0, CENTRE, CENTRE + 1, tier=1)  # strikes for exactly 5
+    set_agent(core, 0, 0, health=5, food=90, water=90)
+    set_npc(core, 0, 0, CENTRE, CENTRE + 1, tier=1)  # strikes for exactly 5
     _, _, terminations, *_ = act(envs, NOOP)
     assert terminations[0]
 
@@ -351,11 +352,11 @@ def test_a_blow_to_zero_health_kills_even_when_health_would_regenerate():
 def test_drinking_is_masked_when_full_and_a_slain_npc_returns_after_50_ticks():
     envs = small_world(npcs=1)
     core = envs.core
-    core.set_terrain(0, CENTRE, CENTRE - 1, WATER)
-    core.set_agent(0, 0, water=100)
+    set_terrain(core, 0, CENTRE, CENTRE - 1, WATER)
+    set_agent(core, 0, 0, water=100)
     *_, infos = act(envs, NOOP)
     assert infos["action_mask"][0, DRINK] == (agent(envs)["water"] < 100)
-    core.set_npc(0, 0, CENTRE - 1, CENTRE, tier=1, health=1)
+    set_npc(core, 0, 0, CENTRE - 1, CENTRE, tier=1, health=1)
     act(envs, ATTACK_NORTH)
     slain = core.state(0)["tick"]
     while core.state(0)["npcs"][0]["row"] == -1:

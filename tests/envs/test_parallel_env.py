@@ -23,6 +23,7 @@ from shoal._ext.snake import TILE_FOOD  # noqa: E402
 from shoal.parallel_env import ShoalParallelEnv  # noqa: E402
 
 from .conftest import is_single_agent, small_kwargs  # noqa: E402
+from .setters import clear_world, place_snake  # noqa: E402
 
 ARENA = "shoal/SnakeArena-v0"
 MULTI_AGENT_IDS = [env_id for env_id in shoal.ENV_IDS if not is_single_agent(env_id)]
@@ -47,9 +48,9 @@ def staged_arena(**kwargs) -> ShoalParallelEnv:
     env = make(num_food=0, **kwargs)
     env.reset(seed=0)
     core = env.vector_env.core
-    core.clear_world(0)
+    clear_world(core, 0)
     for agent, x in enumerate((0, 5, 10, 15)):
-        core.place_snake(0, agent, [(x, 5)])
+        place_snake(core, 0, agent, [(x, 5)])
     return env
 
 

@@ -15,6 +15,7 @@ from shoal._ext.snake import TILE_EMPTY, TILE_FOOD, TILE_SNAKE, TILE_WALL, Snake
 from shoal.snake import SnakeGame
 from shoal.snake_arena import SnakeArenaGame
 from shoal.vector_env import CoreBuffers
+from tests.envs.setters import clear_world, place_food, place_snake
 
 UP, RIGHT, DOWN, LEFT = 0, 1, 2, 3
 EMPTY, WALL, FOOD, SNAKE = TILE_EMPTY, TILE_WALL, TILE_FOOD, TILE_SNAKE
@@ -56,7 +57,7 @@ class Worlds:
 
     def staged(self, world=0):
         """Clear the world, for a test that places everything itself."""
-        self.core.clear_world(world)
+        clear_world(self.core, world)
         return self
 
 
@@ -65,7 +66,7 @@ class Worlds:
 
 def test_moving_shifts_the_body_without_growing():
     w = Worlds().staged()
-    w.core.place_snake(0, 0, [(1, 3), (2, 3), (3, 3)])
+    place_snake(w.core, 0, 0, [(1, 3), (2, 3), (3, 3)])
     w.step(RIGHT)
     assert w.core.body(0, 0) == [(2, 3), (3, 3), (4, 3)]
     assert w.tile(1, 3) == EMPTY
@@ -74,9 +75,9 @@ def test_moving_shifts_the_body_without_growing():
 
 def test_each_food_grows_the_snake_by_one_and_pays_reward_food():
     w = Worlds(reward_food=2.5, reward_step=-0.25).staged()
-    w.core.place_snake(0, 0, [(1, 3)], direction=RIGHT)
+    place_snake(w.core, 0, 0, [(1, 3)], direction=RIGHT)
     for x in (2, 3, 4):
-        w.core.place_food(0, x, 3)
+        place_food(w.core, 0, x, 3)
     for expected_length, x in zip((2, 3, 4), (2, 3, 4)):
         w.step(RIGHT)
         state = w.state()
@@ -91,7 +92,7 @@ def test_each_food_grows_the_snake_by_one_and_pays_reward_food():
 
 def test_reversing_into_the_neck_keeps_the_current_direction():
     w = Worlds().staged()
-    w.core.place_snake(0, 0, [(2, 3), (3, 3)])  # heading right
+    place_snake(w.core, 0, 0, [(2, 3), (3, 3)])  # heading right
     w.step(LEFT)
     assert w.core.body(0, 0) == [(3, 3), (4, 3)] and not w.terminations[0]
     assert w.state()["directions"][0] == RIGHT
@@ -99,7 +100,7 @@ def test_reversing_into_the_neck_keeps_the_current_direction():
 
 def test_a_single_cell_snake_may_turn_back():
     w = Worlds().staged()
-    w.core.place_snake(0, 0, [(3, 3)], direction=RIGHT)
+    place_snake(w.core, 0, 0, [(3, 3)], direction=RIGHT)
     w.step(LEFT)
     assert w.core.body(0, 0) == [(2, 3)] and not w.terminations[0]
 
@@ -112,7 +113,7 @@ def test_a_single_cell_snake_may_turn_back():
 ])
 def test_running_into_a_wall_terminates_with_reward_death(cells, action):
     w = Worlds(reward_death=-3.0, reward_step=-0.5).staged()
-    w.core.place_snake(0, 0, cells)
+    place_snake(w.core, 0, 0, cells)
     assert w.step(action) == 1
     assert w.terminations[0] and not w.truncations[0]
     assert w.rewards[0] == pytest.approx(-3.5)
@@ -122,7 +123,7 @@ def test_running_into_a_wall_terminates_with_reward_death(cells, action):
 
 def test_running_into_the_own_body_terminates():
     w = Worlds().staged()
-    w.core.place_snake(0, 0, [(0, 2), (1, 2), (2, 2), (2, 1), (1, 1)])  # head (1, 1), moving left
+    place_snake(w.core, 0, 0, [(0, 2), (1, 2), (2, 2), (2, 1), (1, 1)])  # head (1, 1), moving left
     w.step(DOWN)  # (1, 2): a body cell that is not the tail
     assert w.terminations[0] and w.rewards[0] == -1.0
     assert w.episode_stats[2, 0] == 5  # score: the length at death
@@ -130,7 +131,7 @@ def test_running_into_the_own_body_terminates():
 
 def test_the_head_may_enter_the_cell_its_own_tail_is_leaving():
     w = Worlds().staged()
-    w.core.place_snake(0, 0, [(1, 1), (2, 1), (2, 2), (1, 2)])  # a square, tail above the head
+    place_snake(w.core, 0, 0, [(1, 1), (2, 1), (2, 2), (1, 2)])  # a square, tail above the head
     for action in (UP, RIGHT, DOWN, LEFT) * 3:  # chase the tail round and round
         w.step(action)
         assert not w.terminations[0]
@@ -139,8 +140,8 @@ def test_the_head_may_enter_the_cell_its_own_tail_is_leaving():
 
 def test_running_into_another_snake_kills_the_runner_only():
     w = Worlds(snakes=2).staged()
-    w.core.place_snake(0, 0, [(1, 3), (2, 3)])  # heading right, toward snake 1's body
-    w.core.place_snake(0, 1, [(3, 2), (3, 3), (3, 4), (3, 5)])
+    place_snake(w.core, 0, 0, [(1, 3), (2, 3)])  # heading right, toward snake 1's body
+    place_snake(w.core, 0, 1, [(3, 2), (3, 3), (3, 4), (3, 5)])
     w.step(RIGHT, DOWN)
     assert w.terminations.tolist() == [True, False]
     assert w.state()["alive"].tolist() == [False, True]
@@ -150,14 +151,14 @@ def test_running_into_another_snake_kills_the_runner_only():
 def test_snakes_move_in_row_order_and_tails_free_cells_only_for_later_snakes():
     # Snake 0 heads into snake 1's tail: snake 1 has not moved yet, so its tail is still there.
     w = Worlds(snakes=2).staged()
-    w.core.place_snake(0, 0, [(1, 3), (2, 3)])
-    w.core.place_snake(0, 1, [(3, 3), (3, 4), (3, 5)])
+    place_snake(w.core, 0, 0, [(1, 3), (2, 3)])
+    place_snake(w.core, 0, 1, [(3, 3), (3, 4), (3, 5)])
     w.step(RIGHT, DOWN)
     assert w.terminations.tolist() == [True, False]
     # Mirrored: snake 1 heads into snake 0's tail, which snake 0 left earlier this step.
     w = Worlds(snakes=2).staged()
-    w.core.place_snake(0, 1, [(1, 3), (2, 3)])
-    w.core.place_snake(0, 0, [(3, 3), (3, 4), (3, 5)])
+    place_snake(w.core, 0, 1, [(1, 3), (2, 3)])
+    place_snake(w.core, 0, 0, [(3, 3), (3, 4), (3, 5)])
     w.step(DOWN, RIGHT)
     assert w.terminations.tolist() == [False, False]
     assert w.core.body(0, 1) == [(2, 3), (3, 3)]
@@ -165,8 +166,8 @@ def test_snakes_move_in_row_order_and_tails_free_cells_only_for_later_snakes():
 
 def test_two_heads_entering_one_cell_the_later_snake_dies():
     w = Worlds(snakes=2).staged()
-    w.core.place_snake(0, 0, [(2, 3)])
-    w.core.place_snake(0, 1, [(4, 3)])
+    place_snake(w.core, 0, 0, [(2, 3)])
+    place_snake(w.core, 0, 1, [(4, 3)])
     w.step(RIGHT, LEFT)
     assert w.terminations.tolist() == [False, True]
     assert w.core.body(0, 0) == [(3, 3)]
@@ -176,8 +177,8 @@ def test_two_heads_entering_one_cell_the_later_snake_dies():
 def test_a_dead_body_becomes_food_only_with_leave_corpse(leave_corpse):
     w = Worlds(snakes=2, leave_corpse=leave_corpse).staged()
     body = [(3, 0), (2, 0), (1, 0), (0, 0)]  # heading left, into the wall
-    w.core.place_snake(0, 0, body)
-    w.core.place_snake(0, 1, [(6, 6)])
+    place_snake(w.core, 0, 0, body)
+    place_snake(w.core, 0, 1, [(6, 6)])
     w.step(LEFT, UP)
     assert w.terminations.tolist() == [True, False]
     state = w.state()
@@ -186,7 +187,7 @@ def test_a_dead_body_becomes_food_only_with_leave_corpse(leave_corpse):
     assert state["food_count"] == (4 if leave_corpse else 0)
     # A corpse is food like any other: snake 1 eats it.
     if leave_corpse:
-        w.core.place_snake(0, 1, [(3, 2), (3, 1)])
+        place_snake(w.core, 0, 1, [(3, 2), (3, 1)])
         w.step(UP, UP)
         assert w.rewards[1] == 1.0 and w.state()["lengths"][1] == 3
 
@@ -205,7 +206,7 @@ def test_food_is_topped_up_to_num_food_after_eating():
 
 def test_food_top_up_stops_when_the_field_is_full():
     w = Worlds(width=2, height=2, num_food=3).staged()
-    w.core.place_snake(0, 0, [(0, 0), (1, 0)])
+    place_snake(w.core, 0, 0, [(0, 0), (1, 0)])
     w.step(DOWN)  # moves to (1, 1); then 2 empty cells take food, one piece short
     state = w.state()
     assert state["food_count"] == 2 and (state["tiles"] != EMPTY).all()
@@ -218,9 +219,9 @@ def test_food_top_up_stops_when_the_field_is_full():
 
 def test_the_observation_is_the_window_around_the_head_from_the_snakes_view():
     w = Worlds(snakes=2, vision=2).staged()
-    w.core.place_snake(0, 0, [(1, 2), (1, 1), (0, 1)])  # head (0, 1), by the left wall
-    w.core.place_snake(0, 1, [(2, 0)])
-    w.core.place_food(0, 2, 2)
+    place_snake(w.core, 0, 0, [(1, 2), (1, 1), (0, 1)])  # head (0, 1), by the left wall
+    place_snake(w.core, 0, 1, [(2, 0)])
+    place_food(w.core, 0, 2, 2)
     w.step(UP, RIGHT)  # snake 0: (1, 1) (0, 1) (0, 0); snake 1: (3, 0)
     expected = np.array([
         [1, 1, 1, 1, 1],
@@ -233,7 +234,7 @@ def test_the_observation_is_the_window_around_the_head_from_the_snakes_view():
     other = w.observations[1]  # from (3, 0): snake 0's body at (1, 1) is another snake
     assert other[2, 2] == SEE_OWN_HEAD and (other[:2] == SEE_WALL).all()
     assert other[3, 0] == SEE_OTHER and (other == SEE_OTHER).sum() == 1
-    w.core.place_snake(0, 1, [(2, 1)])
+    place_snake(w.core, 0, 1, [(2, 1)])
     w.step(RIGHT, UP)  # snake 1 -> (2, 0), next to snake 0's head at (1, 0)
     assert w.observations[1][2, 1] == SEE_OTHER and w.observations[0][2, 3] == SEE_OTHER
 
@@ -267,9 +268,9 @@ def test_observations_match_a_reference_drawn_from_the_state(vision):
 
 def test_a_dead_snake_respawns_on_a_free_cell_and_starts_alive():
     w = Worlds(snakes=3, width=10, height=10).staged()
-    w.core.place_snake(0, 0, [(0, 1), (0, 0)])
-    w.core.place_snake(0, 1, [(5, 5)])
-    w.core.place_snake(0, 2, [(7, 7)])
+    place_snake(w.core, 0, 0, [(0, 1), (0, 0)])
+    place_snake(w.core, 0, 1, [(5, 5)])
+    place_snake(w.core, 0, 2, [(7, 7)])
     w.step(UP, LEFT, UP)
     assert w.terminations.tolist() == [True, False, False]
     assert w.awaiting_reset[0] and w.episode_stats[2, 0] == 2
@@ -289,7 +290,7 @@ def test_the_respawn_step_ignores_the_action(snakes):
     outcomes = []
     for respawn_action in (UP, RIGHT, DOWN, LEFT):
         w = Worlds(snakes=snakes, width=10, height=10, num_food=2, seed=3).staged()
-        w.core.place_snake(0, 0, [(0, 0)])
+        place_snake(w.core, 0, 0, [(0, 0)])
         w.step(*[UP] * snakes)  # into the wall
         assert w.awaiting_reset[0]
         w.step(respawn_action, *[UP] * (snakes - 1))
@@ -302,8 +303,8 @@ def test_the_respawn_step_ignores_the_action(snakes):
 
 def test_same_step_respawns_at_once_and_keeps_the_final_observation():
     w = Worlds(snakes=2, mode=SAME_STEP).staged()
-    w.core.place_snake(0, 0, [(0, 1), (0, 0)])
-    w.core.place_snake(0, 1, [(5, 5)])
+    place_snake(w.core, 0, 0, [(0, 1), (0, 0)])
+    place_snake(w.core, 0, 1, [(5, 5)])
     w.step(UP, LEFT)
     assert w.terminations[0] and w.episode_ended[0]
     assert w.state()["alive"][0]
@@ -314,7 +315,7 @@ def test_same_step_respawns_at_once_and_keeps_the_final_observation():
 
 def test_single_snake_worlds_restart_whole():
     w = Worlds(num_food=3, mode=SAME_STEP).staged()
-    w.core.place_snake(0, 0, [(0, 1), (0, 0)])
+    place_snake(w.core, 0, 0, [(0, 1), (0, 0)])
     w.step(UP)
     state = w.state()
     assert w.terminations[0] and state["alive"][0] and state["lengths"][0] == 1
@@ -323,8 +324,8 @@ def test_single_snake_worlds_restart_whole():
 
 def test_a_truncated_snake_is_removed_never_turned_into_food():
     w = Worlds(snakes=2, leave_corpse=True, max_episode_steps=3, width=12, height=12).staged()
-    w.core.place_snake(0, 0, [(2, 5), (3, 5), (4, 5)])
-    w.core.place_snake(0, 1, [(2, 9)])
+    place_snake(w.core, 0, 0, [(2, 5), (3, 5), (4, 5)])
+    place_snake(w.core, 0, 1, [(2, 9)])
     for _ in range(3):
         w.step(RIGHT, RIGHT)
     assert w.truncations.tolist() == [True, True] and not w.terminations.any()
@@ -337,8 +338,8 @@ def test_a_truncated_snake_is_removed_never_turned_into_food():
 
 def test_reset_of_one_row_respawns_that_snake_in_the_running_world():
     w = Worlds(snakes=2, mode=DISABLED, width=12, height=12).staged()
-    w.core.place_snake(0, 0, [(2, 5), (3, 5), (4, 5)])
-    w.core.place_snake(0, 1, [(2, 9), (3, 9)])
+    place_snake(w.core, 0, 0, [(2, 5), (3, 5), (4, 5)])
+    place_snake(w.core, 0, 1, [(2, 9), (3, 9)])
     w.core.reset(np.array([1, 0], np.uint8))
     state = w.state()
     assert state["lengths"].tolist() == [1, 2]
@@ -361,9 +362,9 @@ def test_crowded_spawn_places_who_fits_and_ends_the_others_episodes():
 
 def test_without_empty_cells_a_snake_spawns_in_place_of_food():
     w = Worlds(snakes=3, width=3, height=1, mode=DISABLED).staged()
-    w.core.place_snake(0, 0, [(0, 0)])
-    w.core.place_food(0, 1, 0)
-    w.core.place_food(0, 2, 0)
+    place_snake(w.core, 0, 0, [(0, 0)])
+    place_food(w.core, 0, 1, 0)
+    place_food(w.core, 0, 2, 0)
     w.core.reset(np.array([0, 1, 0], np.uint8))
     state = w.state()
     assert state["alive"].tolist() == [True, True, False] and state["food_count"] == 1
@@ -511,11 +512,11 @@ def test_setters_check_their_arguments():
     with pytest.raises(IndexError, match="world"):
         w.core.state(1)
     with pytest.raises(IndexError, match="agent"):
-        w.core.place_snake(0, 2, [(1, 1)])
+        place_snake(w.core, 0, 2, [(1, 1)])
     with pytest.raises(IndexError, match="outside"):
-        w.core.place_food(0, 8, 0)
+        place_food(w.core, 0, 8, 0)
     with pytest.raises(ValueError, match="neighbours"):
-        w.core.place_snake(0, 0, [(1, 1), (3, 1)])
-    w.core.place_food(0, 1, 1)
+        place_snake(w.core, 0, 0, [(1, 1), (3, 1)])
+    place_food(w.core, 0, 1, 1)
     with pytest.raises(ValueError, match="not empty"):
-        w.core.place_snake(0, 0, [(1, 1)])
+        place_snake(w.core, 0, 0, [(1, 1)])

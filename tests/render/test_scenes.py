@@ -13,7 +13,18 @@ from shoal.render.scene import HUD_HEIGHT
 from shoal.render.scenes import breakout as breakout_scene
 from shoal.render.scenes import snake as snake_scene
 from tests.envs.conftest import make_small_vec, small_kwargs
-from tests.envs.setters import set_ball, set_bricks, set_paddle
+from tests.envs.setters import (
+    clear_world,
+    place_food,
+    place_snake,
+    set_ball,
+    set_board,
+    set_bricks,
+    set_maze,
+    set_npc,
+    set_paddle,
+    set_terrain,
+)
 
 
 def rgb(color) -> np.ndarray:
@@ -91,9 +102,9 @@ def test_snake_head_body_and_food_land_where_the_state_says():
     env = gymnasium.make("shoal/Snake-v0", render_mode="rgb_array").unwrapped
     env.reset(seed=0)
     core = env.core
-    core.clear_world(0)
-    core.place_snake(0, 0, [(3, 5), (4, 5), (5, 5)])
-    core.place_food(0, 10, 2)
+    clear_world(core, 0)
+    place_snake(core, 0, 0, [(3, 5), (4, 5), (5, 5)])
+    place_food(core, 0, 10, 2)
     frame = env.render()
     scene = env.scene
     palette = snake_scene.PALETTE
@@ -111,9 +122,9 @@ def test_snake_arena_follows_the_render_env_index_and_its_camera():
                               render_env_index=2, **kwargs)
     envs.reset(seed=1)
     core = envs.core
-    core.clear_world(0)
-    core.place_snake(0, 2, [(6, 6), (7, 6)])
-    core.place_snake(0, 1, [(1, 1)])
+    clear_world(core, 0)
+    place_snake(core, 0, 2, [(6, 6), (7, 6)])
+    place_snake(core, 0, 1, [(1, 1)])
     frame = envs.render()
     palette = snake_scene.PALETTE
     scene = envs.scene
@@ -125,8 +136,8 @@ def test_snake_arena_follows_the_render_env_index_and_its_camera():
     camera = gymnasium.make_vec("shoal/SnakeArena-v0", num_envs=agents, render_mode="rgb_array",
                                 render_env_index=2, render_view="agent", **kwargs)
     camera.reset(seed=1)
-    camera.core.clear_world(0)
-    camera.core.place_snake(0, 2, [(6, 6), (7, 6)])
+    clear_world(camera.core, 0)
+    place_snake(camera.core, 0, 2, [(6, 6), (7, 6)])
     frame = camera.render()
     scene = camera.scene
     assert scene.cells_x == snake_scene.CAMERA_CELLS
@@ -219,7 +230,7 @@ def test_2048_tiles_land_where_the_board_says():
     cells = np.zeros((4, 4), np.int64)
     cells[2, 3] = 11  # the 2048 tile
     cells[0, 0] = 1
-    env.core.set_board(0, cells, score=20000)
+    set_board(env.core, 0, cells, score=20000)
     frame = env.render()
     for (row, column), exponent in (((2, 3), 11), ((0, 0), 1), ((1, 1), 0)):
         left, top = scene.tile_origin(row, column)
@@ -238,7 +249,7 @@ def test_maze_tiles_and_agent_land_where_the_maze_says():
     env = gymnasium.make("shoal/Maze-v0", min_size=7, max_size=7, vision=2,
                          render_mode="rgb_array").unwrapped
     env.reset(seed=0)
-    env.core.set_maze(0, CORRIDOR, agent=(1, 3), goal=(5, 5), heading=1)
+    set_maze(env.core, 0, CORRIDOR, agent=(1, 3), goal=(5, 5), heading=1)
     frame = env.render()
     cell = env.scene.cell_size  # the maze has the largest size: it fills the frame
     left, top = env.scene.area_left, HUD_HEIGHT
@@ -260,7 +271,7 @@ def test_maze_tiles_and_agent_land_where_the_maze_says():
     env = gymnasium.make("shoal/Maze-v0", min_size=7, max_size=7, vision=2, moves="relative",
                          render_mode="rgb_array", render_view="agent").unwrapped
     env.reset(seed=0)
-    env.core.set_maze(0, CORRIDOR, agent=(1, 3), goal=(5, 5), heading=1)
+    set_maze(env.core, 0, CORRIDOR, agent=(1, 3), goal=(5, 5), heading=1)
     frame = env.render()
     cell, left = env.scene.cell_size, env.scene.area_left
     view = env.core.state(0)["view"]
@@ -285,8 +296,8 @@ def test_mmo_agents_npcs_and_the_camera_land_where_the_world_says():
                               render_env_index=1)
     envs.reset(seed=0)
     core = envs.core
-    core.set_terrain(0, 5, 6, 1)
-    core.set_npc(0, 0, 5, 6, tier=4)
+    set_terrain(core, 0, 5, 6, 1)
+    set_npc(core, 0, 0, 5, 6, tier=4)
     state = core.state(0)
     frame = envs.render()
     size, left = envs.scene.tile_size, envs.scene.area_left
