@@ -6,6 +6,9 @@ of every run: experiment, seed, global_step, wall_time, score, and grad_norm whe
     python scripts/breakout_diagnosis.py --plot docs/breakout_diagnosis/curves.png \
         --grad-norm-plot docs/breakout_diagnosis/grad_norm.png
     python scripts/breakout_diagnosis.py --add "PANEL:LABEL" 0 runs/b0/metrics.csv   # add a run
+    python scripts/breakout_diagnosis.py --plot docs/breakout_diagnosis/value_head.png \
+        --panels "6 reward_scale" "7 value head"                 # some panels only
+    python scripts/breakout_diagnosis.py --adam-state RUN/checkpoints/latest.pt   # section 8
 
 Steps to a score are trainer/reference.py's steps_to_score: the first logged step at which
 the running final score (the mean over the last 5% of the steps so far) reaches it.
@@ -82,6 +85,41 @@ def add_run(path: Path, experiment: str, seed: int, metrics: Path) -> int:
     return len(rows)
 
 
+def adam_scales(checkpoint_path: Path) -> tuple[int, list[tuple[str, float, float]]]:
+    """(the checkpoint's agent-steps, one row per weight tensor that Adam steps: its name, the
+    median of Adam's running gradient scale sqrt(v) (bias-corrected), and the fraction of its
+    entries where that scale is under adam_eps, so that the epsilon, not the gradient, sets
+    the step). The policy and optimizer are built as the trainer builds them."""
+    import gymnasium
+    import torch
+
+    from shoal.trainer.checkpoint import load_checkpoint
+    from shoal.trainer.config import config_from_dict
+    from shoal.trainer.optimizers import make_optimizer
+    from shoal.trainer.policies import make_policy
+
+    checkpoint = load_checkpoint(checkpoint_path)
+    config = config_from_dict(checkpoint["config"], str(checkpoint_path))
+    envs = gymnasium.make_vec(config.env_id, num_envs=1, **config.env)
+    policy = make_policy(config, envs.single_observation_space, envs.single_action_space)
+    envs.close()
+    optimizer = make_optimizer(config, policy)
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    names = {id(parameter): name for name, parameter in policy.named_parameters()}
+    rows = []
+    for torch_optimizer in optimizer.optimizers.values():
+        for group in torch_optimizer.param_groups:
+            for parameter in group["params"]:
+                state = torch_optimizer.state.get(parameter, {})
+                if "exp_avg_sq" not in state:  # Muon's matrices keep no second moment
+                    continue
+                correction = 1.0 - group["betas"][1] ** float(state["step"])
+                scale = (state["exp_avg_sq"] / correction).sqrt()
+                rows.append((names[id(parameter)], float(scale.median()),
+                             float((scale < group["eps"]).float().mean())))
+    return int(checkpoint["step"]), rows
+
+
 def millions(steps: float) -> str:
     return "never" if not math.isfinite(steps) else f"{steps / 1e6:.1f}M"
 
@@ -99,13 +137,20 @@ def table(curves: dict[str, dict[int, Curve]]) -> str:
     return "\n".join(lines)
 
 
-def plot(curves: dict[str, dict[int, Curve]], path: Path) -> None:
+def plot(curves: dict[str, dict[int, Curve]], path: Path,
+         panels: list[str] | None = None) -> None:
+    """One panel per experiment prefix (PANEL of PANEL:LABEL), or only the `panels` named."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = sorted({experiment.split(":")[0] for experiment in curves})
+    known = sorted({experiment.split(":")[0] for experiment in curves})
+    unknown = sorted(set(panels or ()) - set(known))
+    if unknown:
+        raise SystemExit(f"breakout_diagnosis: --panels {unknown} are not in the curves; "
+                         f"they hold {known}")
+    panels = known if not panels else [panel for panel in known if panel in panels]
     figure, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.8), sharey=True,
                                 squeeze=False)
     for axis, panel in zip(axes[0], panels):
@@ -161,8 +206,12 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--curves", type=Path, default=CURVES)
     parser.add_argument("--plot", type=Path, help="also draw the curves to this PNG")
+    parser.add_argument("--panels", nargs="+", metavar="PANEL",
+                        help="draw only these panels (the PANEL of PANEL:LABEL) in --plot")
     parser.add_argument("--grad-norm-plot", type=Path,
                         help="also draw the kept runs' gradient norms to this PNG")
+    parser.add_argument("--adam-state", type=Path, nargs="+", metavar="CHECKPOINT",
+                        help="print Adam's gradient scale per weight tensor of checkpoints")
     parser.add_argument("--add", nargs=3, metavar=("EXPERIMENT", "SEED", "METRICS_CSV"),
                         help="first append a run's metrics.csv to --curves as EXPERIMENT "
                              "(PANEL:LABEL) and SEED")
@@ -171,10 +220,17 @@ def main() -> int:
         experiment, seed, metrics = args.add
         added = add_run(args.curves, experiment, int(seed), Path(metrics))
         print(f"added {added} rows of {metrics} as {experiment!r} seed {seed}")
+    for path in args.adam_state or ():
+        steps, rows = adam_scales(path)
+        print(f"{path} at {steps / 1e6:.1f}M steps\n| weights | median sqrt(v) | under adam_eps |"
+              "\n|---|---:|---:|")
+        print("\n".join(f"| {name} | {scale:.2e} | {under:.0%} |" for name, scale, under in rows))
+    if args.adam_state:
+        return 0
     curves = read_curves(args.curves)
     print(table(curves))
     if args.plot:
-        plot(curves, args.plot)
+        plot(curves, args.plot, args.panels)
         print(f"wrote {args.plot}")
     if args.grad_norm_plot:
         plot_grad_norms(read_grad_norms(args.curves), args.grad_norm_plot)

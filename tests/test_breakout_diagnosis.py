@@ -46,6 +46,10 @@ def test_the_table_reports_steps_to_each_milestone(tmp_path):
     assert "never" in slow and math.isinf(diagnosis.steps_to_score(curves["a:slow"][0], 400))
     diagnosis.plot(curves, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").stat().st_size > 10_000
+    diagnosis.plot(curves, tmp_path / "a.png", panels=["a"])
+    assert (tmp_path / "a.png").stat().st_size > 10_000
+    with pytest.raises(SystemExit, match=r"\['b'\] are not in the curves; they hold \['a'\]"):
+        diagnosis.plot(curves, tmp_path / "b.png", panels=["b"])
 
 
 def test_a_run_is_added_once_with_its_gradient_norms(tmp_path):
@@ -79,3 +83,31 @@ def test_adding_a_file_that_is_not_a_metrics_csv_is_a_clear_refusal(tmp_path):
         with pytest.raises(SystemExit, match="is not a shoal metrics.csv with the columns"):
             diagnosis.add_run(curves, "b:new", 0, metrics)
     assert curves.read_text() == ",".join(diagnosis.COLUMNS) + "\n"  # nothing written
+
+
+def test_adams_gradient_scales_are_read_from_a_checkpoint(tmp_path):
+    pytest.importorskip("torch")
+    from shoal.trainer import ppo
+    from shoal.trainer.config import load_config
+    from shoal.trainer.policies import make_policy
+
+    diagnosis = load_script("breakout_diagnosis")
+    config = load_config("breakout", overrides=[
+        "--num-envs", "8", "--horizon", "16", "--minibatch-size", "32", "--hidden-size", "16",
+        "--torch-threads", "1", "--num-threads", "1", "--checkpoint-interval", "0",
+        "--total-timesteps", "256", "--value-lr-scale", "2.0"])
+    ppo.train(config, tmp_path, quiet=True)
+    steps, rows = diagnosis.adam_scales(tmp_path / "checkpoints" / "latest.pt")
+    names = [name for name, _, _ in rows]
+    assert steps == 256 and sorted(names) == sorted(
+        name for name, _ in make_policy(config, *spaces(config)).named_parameters())
+    assert all(scale > 0 and 0.0 <= under <= 1.0 for _, scale, under in rows)
+    # The value head, in its own parameter group at this scale, is found by name too.
+    assert {"critic.weight", "critic.bias"} <= set(names)
+
+
+def spaces(config):
+    import gymnasium
+
+    envs = gymnasium.make_vec(config.env_id, num_envs=1, **config.env)
+    return envs.single_observation_space, envs.single_action_space
