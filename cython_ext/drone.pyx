@@ -237,11 +237,8 @@ cdef struct DroneWorld:
 
 # ---- DroneWorld as numpy sees it (records(), get_state) ----
 
-cdef DroneWorld LAYOUT  # never flown: only the offsets of its fields are read
-
-
-cdef Py_ssize_t offset_of(const void* field) noexcept:
-    return <const char*>field - <const char*>&LAYOUT
+cdef Py_ssize_t offset_of(const DroneWorld* world, const void* field) noexcept:
+    return <const char*>field - <const char*>world
 
 
 cdef object world_dtype():
@@ -250,25 +247,31 @@ cdef object world_dtype():
     # inside a struct (Gate gates[GATE_LIMIT]). So DroneWorld is spelled out here, each field
     # at its C offset, the structs inside it typed by Cython; a field added to DroneWorld is
     # added here, and a field whose numpy size is not its C size is refused at import.
+    cdef DroneWorld layout  # never flown: only the offsets of its fields are read
     fields = (
-        ("body", np.asarray(<Body[:1]>&LAYOUT.body).dtype,
-         offset_of(&LAYOUT.body), sizeof(LAYOUT.body)),
-        ("airframe", np.asarray(<Airframe[:1]>&LAYOUT.airframe).dtype,
-         offset_of(&LAYOUT.airframe), sizeof(LAYOUT.airframe)),
-        ("gates", (np.asarray(<Gate[:1]>LAYOUT.gates).dtype, GATE_LIMIT),
-         offset_of(LAYOUT.gates), sizeof(LAYOUT.gates)),
-        ("target", (np.float32, 3), offset_of(LAYOUT.target), sizeof(LAYOUT.target)),
-        ("next_gate", np.intc, offset_of(&LAYOUT.next_gate), sizeof(LAYOUT.next_gate)),
-        ("gates_passed", np.intc, offset_of(&LAYOUT.gates_passed), sizeof(LAYOUT.gates_passed)),
+        ("body", np.asarray(<Body[:1]>&layout.body).dtype,
+         offset_of(&layout, &layout.body), sizeof(layout.body)),
+        ("airframe", np.asarray(<Airframe[:1]>&layout.airframe).dtype,
+         offset_of(&layout, &layout.airframe), sizeof(layout.airframe)),
+        ("gates", (np.asarray(<Gate[:1]>layout.gates).dtype, GATE_LIMIT),
+         offset_of(&layout, layout.gates), sizeof(layout.gates)),
+        ("target", (np.float32, 3), offset_of(&layout, layout.target), sizeof(layout.target)),
+        ("next_gate", np.intc, offset_of(&layout, &layout.next_gate), sizeof(layout.next_gate)),
+        ("gates_passed", np.intc,
+         offset_of(&layout, &layout.gates_passed), sizeof(layout.gates_passed)),
         ("goal_distance", np.float32,
-         offset_of(&LAYOUT.goal_distance), sizeof(LAYOUT.goal_distance)),
-        ("crashed", np.intc, offset_of(&LAYOUT.crashed), sizeof(LAYOUT.crashed)),  # a C int
-        ("steps", np.longlong, offset_of(&LAYOUT.steps), sizeof(LAYOUT.steps)),
-        ("reach_step", np.longlong, offset_of(&LAYOUT.reach_step), sizeof(LAYOUT.reach_step)),
-        ("hold_steps", np.longlong, offset_of(&LAYOUT.hold_steps), sizeof(LAYOUT.hold_steps)),
+         offset_of(&layout, &layout.goal_distance), sizeof(layout.goal_distance)),
+        ("crashed", np.intc,  # a C int
+         offset_of(&layout, &layout.crashed), sizeof(layout.crashed)),
+        ("steps", np.longlong, offset_of(&layout, &layout.steps), sizeof(layout.steps)),
+        ("reach_step", np.longlong,
+         offset_of(&layout, &layout.reach_step), sizeof(layout.reach_step)),
+        ("hold_steps", np.longlong,
+         offset_of(&layout, &layout.hold_steps), sizeof(layout.hold_steps)),
         ("recent_distances", (np.float32, STEPS_IN_A_SECOND),
-         offset_of(LAYOUT.recent_distances), sizeof(LAYOUT.recent_distances)),
-        ("recent_next", np.intc, offset_of(&LAYOUT.recent_next), sizeof(LAYOUT.recent_next)),
+         offset_of(&layout, layout.recent_distances), sizeof(layout.recent_distances)),
+        ("recent_next", np.intc,
+         offset_of(&layout, &layout.recent_next), sizeof(layout.recent_next)),
     )
     for name, dtype, offset, size in fields:
         if np.dtype(dtype).itemsize != size:
