@@ -137,6 +137,9 @@ def table(curves: dict[str, dict[int, Curve]]) -> str:
     return "\n".join(lines)
 
 
+PANELS_PER_ROW = 4
+
+
 def plot(curves: dict[str, dict[int, Curve]], path: Path,
          panels: list[str] | None = None) -> None:
     """One panel per experiment prefix (PANEL of PANEL:LABEL), or only the `panels` named."""
@@ -151,9 +154,14 @@ def plot(curves: dict[str, dict[int, Curve]], path: Path,
         raise SystemExit(f"breakout_diagnosis: --panels {unknown} are not in the curves; "
                          f"they hold {known}")
     panels = known if not panels else [panel for panel in known if panel in panels]
-    figure, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.8), sharey=True,
+    # At most PANELS_PER_ROW side by side, so the page's picture stays readable.
+    columns = min(len(panels), PANELS_PER_ROW)
+    rows = -(-len(panels) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(6.5 * columns, 4.8 * rows), sharey=True,
                                 squeeze=False)
-    for axis, panel in zip(axes[0], panels):
+    for axis in axes.flat[len(panels):]:
+        axis.set_visible(False)
+    for axis, panel in zip(axes.flat, panels):
         for number, (experiment, seeds) in enumerate(
                 (name, seeds) for name, seeds in curves.items() if name.split(":")[0] == panel):
             color = f"C{number}"
@@ -169,7 +177,8 @@ def plot(curves: dict[str, dict[int, Curve]], path: Path,
         axis.set_xlabel("agent-steps (millions)")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8, loc="upper left")
-    axes[0][0].set_ylabel("score (running final score: mean of the last 5% of steps)")
+    for row in axes:
+        row[0].set_ylabel("score (running final score: mean of the last 5% of steps)")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)

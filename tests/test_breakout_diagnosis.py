@@ -52,6 +52,20 @@ def test_the_table_reports_steps_to_each_milestone(tmp_path):
         diagnosis.plot(curves, tmp_path / "b.png", panels=["b"])
 
 
+def test_more_panels_than_fit_in_a_row_wrap_onto_a_grid(tmp_path):
+    import matplotlib.image
+
+    diagnosis = load_script("breakout_diagnosis")
+    rows = ["experiment,seed,global_step,wall_time,score"]
+    for panel in range(diagnosis.PANELS_PER_ROW + 1):
+        rows += [f"{panel}:run,0,{step},{step / 1e5},{step / 1e5}" for step in (1e6, 2e6, 3e6)]
+    (tmp_path / "curves.csv").write_text("\n".join(rows) + "\n")
+    diagnosis.plot(diagnosis.read_curves(tmp_path / "curves.csv"), tmp_path / "grid.png")
+    height, width = matplotlib.image.imread(tmp_path / "grid.png").shape[:2]
+    # Two rows of PANELS_PER_ROW panels of 6.5 x 4.8 inches, not one row of five.
+    assert (width, height) == (round(6.5 * diagnosis.PANELS_PER_ROW * 110), round(4.8 * 2 * 110))
+
+
 def test_a_run_is_added_once_with_its_gradient_norms(tmp_path):
     diagnosis = load_script("breakout_diagnosis")
     curves = tmp_path / "curves.csv"
