@@ -8,6 +8,8 @@ of every run: experiment, seed, global_step, wall_time, score, and grad_norm whe
     python scripts/breakout_diagnosis.py --add "PANEL:LABEL" 0 runs/b0/metrics.csv   # add a run
     python scripts/breakout_diagnosis.py --plot docs/breakout_diagnosis/value_head.png \
         --panels "6 reward_scale" "7 value head"                 # some panels only
+    python scripts/breakout_diagnosis.py --plot docs/breakout_diagnosis/minibatch_1024.png \
+        --panels "6 reward_scale" "8 minibatch 1024"             # section 9's plot
     python scripts/breakout_diagnosis.py --adam-state RUN/checkpoints/latest.pt   # section 8
 
 Steps to a score are trainer/reference.py's steps_to_score: the first logged step at which
@@ -94,11 +96,16 @@ def adam_scales(checkpoint_path: Path) -> tuple[int, list[tuple[str, float, floa
     import torch
 
     from shoal.trainer.checkpoint import load_checkpoint
+    from shoal.trainer.cli import read_checkpoint
     from shoal.trainer.config import config_from_dict
     from shoal.trainer.optimizers import make_optimizer
     from shoal.trainer.policies import make_policy
 
-    checkpoint = load_checkpoint(checkpoint_path)
+    # A missing, torn or foreign file exits with one line saying why, as `shoal eval` does.
+    checkpoint = read_checkpoint(checkpoint_path, load_checkpoint)
+    if "optimizer" not in checkpoint:
+        raise SystemExit(f"breakout_diagnosis: {checkpoint_path} holds no optimizer state (a "
+                         "shipped policy keeps only the weights); give a run's checkpoint")
     config = config_from_dict(checkpoint["config"], str(checkpoint_path))
     envs = gymnasium.make_vec(config.env_id, num_envs=1, **config.env)
     policy = make_policy(config, envs.single_observation_space, envs.single_action_space)

@@ -120,8 +120,26 @@ def test_adams_gradient_scales_are_read_from_a_checkpoint(tmp_path):
     assert {"critic.weight", "critic.bias"} <= set(names)
 
 
+def test_a_checkpoint_adam_state_cannot_be_read_from_is_a_clear_refusal(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from shoal.trainer.pretrained import PRETRAINED_DIR
+
+    diagnosis = load_script("breakout_diagnosis")
+    with pytest.raises(SystemExit):
+        diagnosis.adam_scales(tmp_path / "missing.pt")
+    assert "missing.pt does not exist" in capsys.readouterr().err
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(SystemExit):
+        diagnosis.adam_scales(tmp_path / "junk.pt")
+    assert "cannot read checkpoint" in capsys.readouterr().err
+    # A shipped policy keeps its weights only: no Adam state to read.
+    with pytest.raises(SystemExit, match="holds no optimizer state"):
+        diagnosis.adam_scales(PRETRAINED_DIR / "breakout.pt")
+
+
 def spaces(config):
     import gymnasium
 
     envs = gymnasium.make_vec(config.env_id, num_envs=1, **config.env)
+    envs.close()
     return envs.single_observation_space, envs.single_action_space
